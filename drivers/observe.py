@@ -1,0 +1,230 @@
+"""Observe a cluster: build a ClusterSnapshot from talosctl and the Kubernetes API.
+
+A fixed number of calls whatever the node count: `get version|machinestatus|extensions` over
+all nodes in one process each, `etcd members|status|alarm list` over the control planes, and
+one list per Kubernetes kind. A node or an API that does not answer is recorded in the
+snapshot (apid_error, kube_error), never raised: judging is the checks' job.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from drivers.errors import DriverError, ParseError
+from drivers.kube import Kube
+from drivers.talosctl import PerNode, Talosctl
+from model.profile import Profile
+from model.snapshot import (
+    ClusterSnapshot,
+    DaemonSet,
+    Deployment,
+    EtcdAlarm,
+    EtcdMember,
+    EtcdObservation,
+    EtcdStatus,
+    ExtensionObservation,
+    FluxObject,
+    K8sNode,
+    NodeObservation,
+    Pod,
+    PodDisruptionBudget,
+    UnmetCondition,
+)
+from model.versions import KubeVersion, TalosVersion, VersionError
+
+
+def _get_all(talos: Talosctl, resource: str, targets: list[str]) -> PerNode:
+    try:
+        return talos.get(resource, targets)
+    except DriverError as e:
+        return PerNode({}, {t: str(e) for t in targets})
+
+
+def observe(profile: Profile, talos: Talosctl, kube: Kube, *, flux: bool | None = None
+            ) -> ClusterSnapshot:
+    """Return what the cluster looks like now (never raises for an unanswering node or API)."""
+    taken = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    nodes = list(profile.all_nodes)
+    targets = [n.target for n in nodes]
+    versions = _get_all(talos, "version", targets)
+    stages = _get_all(talos, "machinestatus", targets)
+    exts = _get_all(talos, "extensions", targets)
+    observed = []
+    for n in nodes:
+        t = n.target
+        err = versions.errors.get(t) or stages.errors.get(t)
+        version = None
+        for res in versions.values.get(t, []):
+            try:
+                version = TalosVersion.parse(res["spec"].get("version"))
+            except VersionError:
+                err = err or f"unparseable Talos version {res['spec'].get('version')!r}"
+        stage = ready = None
+        unmet: tuple[UnmetCondition, ...] = ()
+        for res in stages.values.get(t, []):
+            spec = res["spec"]
+            stage = str(spec.get("stage"))
+            status = spec.get("status") or {}
+            ready = bool(status.get("ready"))
+            unmet = tuple(UnmetCondition(str(c.get("name")), str(c.get("reason", "")))
+                          for c in status.get("unmetConditions") or [])
+        extensions = tuple(
+            ExtensionObservation(str(r["metadata"]["id"]), str(r["spec"]["metadata"]["name"]),
+                                 str(r["spec"]["metadata"].get("version", "")))
+            for r in exts.values.get(t, []))
+        observed.append(NodeObservation(
+            name=n.name, address=n.address, role=n.role, talos_version=version,
+            apid_ok=err is None and t in versions.values, apid_error=err,
+            machine_stage=stage, machine_ready=ready, unmet_conditions=unmet,
+            extensions=extensions))
+    etcd = _observe_etcd(talos, [n.target for n in profile.control_planes])
+    snap: dict[str, Any] = {"taken_at": taken, "nodes": tuple(observed), "etcd": etcd}
+    try:
+        snap.update(_observe_kube(kube, flux if flux is not None else profile.flux.enabled))
+    except DriverError as e:
+        snap["kube_error"] = str(e)
+    return ClusterSnapshot(**snap)
+
+
+def _observe_etcd(talos: Talosctl, cps: list[str]) -> EtcdObservation:
+    members_by: dict[str, tuple[EtcdMember, ...] | str] = {}
+    status_by: dict[str, EtcdStatus | str] = {}
+    try:
+        members = talos.etcd_members(cps)
+        for node, err in members.errors.items():
+            members_by[node] = err
+        for node, rows in members.values.items():
+            members_by[node] = tuple(_member(r) for r in rows)
+    except (DriverError, ParseError) as e:
+        members_by = dict.fromkeys(cps, str(e))
+    try:
+        status = talos.etcd_status(cps)
+        for node, err in status.errors.items():
+            status_by[node] = err
+        for node, row in status.values.items():
+            status_by[node] = _status(row) if row else "no status row"
+    except (DriverError, ParseError) as e:
+        status_by = dict.fromkeys(cps, str(e))
+    alarms: list[EtcdAlarm] = []
+    alarms_error = None
+    reachable = [c for c in cps if isinstance(status_by.get(c), EtcdStatus)]
+    if reachable:
+        try:
+            found = talos.etcd_alarms(reachable[:1])
+            for rows in found.values.values():
+                alarms += [EtcdAlarm(int(r["MEMBER"], 16), r["ALARM"]) for r in rows]
+            if found.errors:
+                alarms_error = "; ".join(f"{k}: {v}" for k, v in found.errors.items())
+        except DriverError as e:
+            alarms_error = str(e)
+    else:
+        alarms_error = "no control plane answered etcd status"
+    return EtcdObservation(members_by_node=members_by, status_by_node=status_by,
+                           alarms=tuple(alarms), alarms_error=alarms_error)
+
+
+def _member(row: dict[str, str]) -> EtcdMember:
+    def urls(v: str) -> tuple[str, ...]:
+        return tuple(u for u in v.split(",") if u)
+
+    return EtcdMember(id=int(row["ID"], 16), hostname=row.get("HOSTNAME", ""),
+                      peer_urls=urls(row.get("PEER URLS", "")),
+                      client_urls=urls(row.get("CLIENT URLS", "")),
+                      learner=row.get("LEARNER", "false") == "true")
+
+
+def _status(row: dict[str, str]) -> EtcdStatus:
+    errors = tuple(e.strip() for e in row.get("ERRORS", "").split(", ") if e.strip())
+    return EtcdStatus(member_id=int(row["MEMBER"], 16), db_size=row.get("DB SIZE", ""),
+                      in_use=row.get("IN USE", ""), leader_id=int(row["LEADER"], 16),
+                      raft_index=int(row["RAFT INDEX"]), raft_term=int(row["RAFT TERM"]),
+                      raft_applied_index=int(row["RAFT APPLIED INDEX"]),
+                      learner=row.get("LEARNER") == "true", errors=errors)
+
+
+def _kube_version(text: str | None) -> KubeVersion | None:
+    try:
+        return KubeVersion.parse(text) if text else None
+    except VersionError:
+        return None
+
+
+def _observe_kube(kube: Kube, flux: bool) -> dict[str, Any]:
+    out: dict[str, Any] = {"api_server_version": _kube_version(kube.version())}
+    k8s_nodes = []
+    for n in kube.nodes():
+        cond = next((c for c in (n.get("status", {}).get("conditions") or [])
+                     if c.get("type") == "Ready"), {})
+        info = n.get("status", {}).get("nodeInfo") or {}
+        labels = n["metadata"].get("labels") or {}
+        ip = next((a["address"] for a in n.get("status", {}).get("addresses") or []
+                   if a.get("type") == "InternalIP"), None)
+        k8s_nodes.append(K8sNode(
+            name=n["metadata"]["name"], ready=str(cond.get("status", "Unknown")),
+            ready_reason=cond.get("reason"), ready_message=cond.get("message"),
+            unschedulable=bool((n.get("spec") or {}).get("unschedulable")),
+            kubelet_version=_kube_version(info.get("kubeletVersion")),
+            os_image=str(info.get("osImage", "")), internal_ip=ip,
+            roles=tuple(sorted(k.split("/", 1)[1] for k in labels
+                               if k.startswith("node-role.kubernetes.io/")))))
+    out["k8s_nodes"] = tuple(k8s_nodes)
+    out["pods"] = tuple(_pod(p) for p in kube.pods())
+    out["daemonsets"] = tuple(
+        DaemonSet(namespace=d["metadata"]["namespace"], name=d["metadata"]["name"],
+                  desired=int((d.get("status") or {}).get("desiredNumberScheduled") or 0),
+                  ready=int((d.get("status") or {}).get("numberReady") or 0),
+                  updated=int((d.get("status") or {}).get("updatedNumberScheduled") or 0),
+                  labels=d["metadata"].get("labels") or {}, images=_images(d["spec"]["template"]))
+        for d in kube.daemonsets())
+    out["deployments"] = tuple(
+        Deployment(namespace=d["metadata"]["namespace"], name=d["metadata"]["name"],
+                   desired=int(d["spec"].get("replicas") or 0),
+                   ready=int((d.get("status") or {}).get("readyReplicas") or 0),
+                   updated=int((d.get("status") or {}).get("updatedReplicas") or 0),
+                   labels=d["metadata"].get("labels") or {}, images=_images(d["spec"]["template"]))
+        for d in kube.deployments())
+    out["pdbs"] = tuple(
+        PodDisruptionBudget(
+            namespace=p["metadata"]["namespace"], name=p["metadata"]["name"],
+            disruptions_allowed=int((p.get("status") or {}).get("disruptionsAllowed") or 0),
+            current_healthy=int((p.get("status") or {}).get("currentHealthy") or 0),
+            desired_healthy=int((p.get("status") or {}).get("desiredHealthy") or 0),
+            expected_pods=int((p.get("status") or {}).get("expectedPods") or 0),
+            selector=((p.get("spec") or {}).get("selector") or {}).get("matchLabels") or {})
+        for p in kube.pdbs())
+    if flux:
+        try:
+            out["flux"] = tuple(_flux(f) for f in kube.flux())
+        except DriverError as e:
+            out["flux_error"] = str(e)
+    return out
+
+
+def _images(template: dict[str, Any]) -> tuple[str, ...]:
+    return tuple(c.get("image", "") for c in (template.get("spec") or {}).get("containers") or [])
+
+
+def _pod(p: dict[str, Any]) -> Pod:
+    status = p.get("status") or {}
+    ready = any(c.get("type") == "Ready" and c.get("status") == "True"
+                for c in status.get("conditions") or [])
+    statuses = status.get("containerStatuses") or []
+    waiting = next((s["state"]["waiting"].get("reason") for s in statuses
+                    if (s.get("state") or {}).get("waiting")), None)
+    owners = p["metadata"].get("ownerReferences") or []
+    return Pod(namespace=p["metadata"]["namespace"], name=p["metadata"]["name"],
+               phase=str(status.get("phase", "Unknown")), node=(p.get("spec") or {}).get("nodeName"),
+               ready=ready, restarts=sum(int(s.get("restartCount") or 0) for s in statuses),
+               waiting_reason=waiting, labels=p["metadata"].get("labels") or {},
+               images=_images({"spec": p.get("spec") or {}}),
+               owner_kind=owners[0].get("kind") if owners else None)
+
+
+def _flux(f: dict[str, Any]) -> FluxObject:
+    cond = next((c for c in (f.get("status") or {}).get("conditions") or []
+                 if c.get("type") == "Ready"), {})
+    return FluxObject(kind=str(f.get("kind")), namespace=f["metadata"]["namespace"],
+                      name=f["metadata"]["name"], ready=str(cond.get("status", "Unknown")),
+                      reason=cond.get("reason"), message=cond.get("message"),
+                      suspended=bool((f.get("spec") or {}).get("suspend")))

@@ -1,0 +1,61 @@
+"""Immediate faults: what each one changes in the world the moment it is injected.
+
+Armed faults (boot_failure, never_ready, extension_missing, image_pull_failure,
+slow_etcd_catchup, velero_backup_fails, api_unreachable with a node) are consumed by the
+lifecycle and the Velero controller at the node's next matching event (world.take_fault).
+"""
+
+from __future__ import annotations
+
+import time
+
+from emulator.addresses import ETCD_PEER_PORT
+from emulator.faults import Fault
+from emulator.world import EmulatedCluster, NodeState
+
+STALE_SLOT = 9  # an address of the lab's block that no node uses
+
+
+def _default_worker(world: EmulatedCluster) -> NodeState:
+    return world.workers[0] if world.workers else world.control_planes[-1]
+
+
+def _default_secondary(world: EmulatedCluster) -> NodeState:
+    secondaries = [n for n in world.control_planes if not n.primary]
+    return secondaries[-1] if secondaries else world.primary
+
+
+async def apply_immediate(world: EmulatedCluster, fault: Fault) -> None:
+    """Apply an immediate fault; record which node it landed on."""
+    kind = fault.kind
+    if kind == "stale_etcd_member":
+        addr = world.plan.slot(STALE_SLOT)
+        await world.etcd.add_stale_member("stale", f"http://{addr}:{ETCD_PEER_PORT}")
+    elif kind == "etcd_member_down":
+        node = world.node(fault.node) if fault.node else _default_secondary(world)
+        if not node.is_control_plane:
+            raise_not_cp(node)
+        fault.node = node.name
+        world.etcd.kill_member(node.name)
+    elif kind == "drain_blocked":
+        node = world.node(fault.node) if fault.node else _default_worker(world)
+        fault.node = node.name
+        world.k8s.block_drain(node)
+    elif kind == "crashloop_pod":
+        node = world.node(fault.node) if fault.node else _default_worker(world)
+        fault.node = node.name
+        world.k8s.crashloop_pod(node, str(fault.params.get("namespace", "default")))
+    elif kind == "flux_not_ready":
+        world.k8s.flux_not_ready(fault.params.get("name"))
+    elif kind == "cordoned":
+        node = world.node(fault.node) if fault.node else _default_worker(world)
+        fault.node = node.name
+        world.k8s.cordon(node, True)
+    elif kind == "api_unreachable":
+        world.api_down_until = time.time() + float(fault.params.get("seconds", 5.0))
+
+
+def raise_not_cp(node: NodeState) -> None:
+    from emulator.errors import LabConfigError
+
+    raise LabConfigError(f"fault etcd_member_down: node {node.name!r} is not a control plane")

@@ -1,0 +1,306 @@
+"""The Kubernetes side of the lab: seeds the objects and keeps them in step with the nodes.
+
+Plays the parts of the kubelet (Node status, pod readiness), the node lifecycle and disruption
+controllers (drain via the Eviction API honouring PDBs), the Deployment controller (an evicted
+pod is recreated on another schedulable worker), Velero (Backup New -> InProgress -> Completed,
+or Failed under the velero_backup_fails fault) and Flux (Ready conditions).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from typing import TYPE_CHECKING, Any
+
+from emulator.kube import objects as o
+from emulator.kube.errors import KubeApiError, NotFound, TooManyRequests
+
+if TYPE_CHECKING:
+    from emulator.world import EmulatedCluster, NodeState
+
+NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease", "velero",
+              "flux-system", "apps")
+MERGE = "application/merge-patch+json"
+
+
+class KubeSync:
+    def __init__(self, world: EmulatedCluster) -> None:
+        self.world = world
+        self.store = world.kube
+
+    # ---- seed ---------------------------------------------------------------------------------
+    def seed(self) -> None:
+        """Create the objects of a healthy cluster of the world's nodes."""
+        w, s = self.world, self.store
+        for ns in NAMESPACES:
+            s.create("namespaces", o.namespace(ns))
+        for n in w.nodes.values():
+            s.create("nodes", o.node(n.name, n.address, n.role, n.talos_version,
+                                     n.kubelet_version, ready=True, unschedulable=False))
+        for cp in w.control_planes:
+            for c in ("kube-apiserver", "kube-controller-manager", "kube-scheduler"):
+                s.create("pods", o.static_pod(c, cp.name, w.static_versions[cp.name][c],
+                                              w.static_config_version[cp.name][c]))
+        names = [n.name for n in w.nodes.values()]
+        ds, pods = o.kube_proxy(names, w.proxy_version)
+        s.create("daemonsets", ds)
+        for p in pods:
+            s.create("pods", p)
+        hosts = [n.name for n in w.workers] or [n.name for n in w.control_planes]
+        self._deployment("kube-system", "coredns", 2, {"k8s-app": "kube-dns"},
+                         "registry.k8s.io/coredns/coredns:v1.12.0", hosts)
+        self._deployment("apps", "web", 2, {"app": "web"}, "nginx:1.27", hosts)
+        s.create("poddisruptionbudgets", o.pdb("web", "apps", {"app": "web"}, min_available=1))
+        self._deployment("apps", "media", 1, {"app": "media"}, "ghcr.io/example/media:1.0", hosts)
+        self._deployment("velero", "velero", 1, {"name": "velero"}, "velero/velero:v1.15.0", hosts)
+        if w.spec.flux_enabled:
+            s.create("kustomizations", o.kustomization("flux-system", "flux-system", ready=True))
+            s.create("kustomizations", o.kustomization("apps", "flux-system", ready=True))
+            s.create("helmreleases", o.helmrelease("media", "apps", ready=True))
+        s.subscribe(self._on_event)
+
+    def _deployment(self, ns: str, name: str, replicas: int, labels: dict[str, str], image: str,
+                    hosts: list[str]) -> None:
+        dep, rs, pods = o.deployment(name, ns, replicas, labels, image, hosts)
+        self.store.create("deployments", dep)
+        self.store.create("replicasets", rs)
+        for p in pods:
+            self.store.create("pods", p)
+
+    # ---- versions -------------------------------------------------------------------------
+    def version_info(self) -> dict[str, Any]:
+        return o.version_info(self.world.api_server_version)
+
+    # ---- nodes --------------------------------------------------------------------------------
+    def _patch_node(self, name: str, patch: dict[str, Any]) -> None:
+        self.store.patch("nodes", name, patch, MERGE)
+
+    def node_status(self, node: NodeState) -> None:
+        """Publish the node's Ready condition, osImage and kubelet version."""
+        if not node.k8s_status_known:
+            ready, reason, msg = "Unknown", "NodeStatusUnknown", "Kubelet stopped posting node status."
+        elif node.k8s_ready:
+            ready, reason, msg = "True", "KubeletReady", "kubelet is posting ready status"
+        else:
+            ready, reason, msg = ("False", "KubeletNotReady",
+                                  "container runtime network not ready: NetworkReady=false "
+                                  "reason:NetworkPluginNotReady message:Network plugin returns "
+                                  "error: cni plugin not initialized")
+        current = self.store.get("nodes", node.name)
+        status = o.with_node_ready(current, ready, reason, msg)["status"]
+        status["nodeInfo"]["osImage"] = f"Talos ({node.talos_version})"
+        status["nodeInfo"]["kubeletVersion"] = node.kubelet_version
+        status["nodeInfo"]["kubeProxyVersion"] = node.kubelet_version
+        status["nodeInfo"]["bootID"] = node.boot_id
+        self.store.patch("nodes", node.name, {"status": status}, MERGE, subresource="status")
+
+    def cordon(self, node: NodeState, flag: bool) -> None:
+        self._patch_node(node.name, {"spec": {"unschedulable": True if flag else None}})
+
+    def node_pods_ready(self, node: NodeState, ready: bool) -> None:
+        items, _ = self.store.list("pods", field_selector=f"spec.nodeName={node.name}")
+        for pod in items:
+            if ready and pod["metadata"]["name"].startswith("crashloop-"):
+                continue
+            updated = o.with_pod_ready(pod, ready)
+            self.store.patch("pods", pod["metadata"]["name"], {"status": updated["status"]},
+                             MERGE, namespace=pod["metadata"]["namespace"], subresource="status")
+        self._refresh_workload_status()
+
+    # ---- drain (cordon, then evict everything but DaemonSet and static pods) ----------------
+    async def drain(self, node: NodeState, deadline: float) -> None:
+        """Evict the node's pods; raise SequenceFailed if a PDB still refuses at the deadline."""
+        from emulator.lifecycle import SequenceFailed
+
+        while True:
+            items, _ = self.store.list("pods", field_selector=f"spec.nodeName={node.name}")
+            victims = [p for p in items if _evictable(p)]
+            refused = ""
+            for pod in victims:
+                ns, name = pod["metadata"]["namespace"], pod["metadata"]["name"]
+                try:
+                    self.store.evict(ns, name)
+                except TooManyRequests as e:
+                    refused = f'error when evicting pods/"{name}" -n "{ns}": {e}'
+                    continue
+                except NotFound:
+                    continue
+                self._reschedule(pod, exclude=node.name)
+            if not refused:
+                return
+            if time.monotonic() >= deadline:
+                raise SequenceFailed(f"failed to drain node {node.name}: {refused}")
+            await asyncio.sleep(0.1)
+
+    def _reschedule(self, pod: dict[str, Any], exclude: str) -> None:
+        """The ReplicaSet controller: a replacement pod on another schedulable, Ready worker."""
+        owners = pod["metadata"].get("ownerReferences") or []
+        if not owners or owners[0].get("kind") != "ReplicaSet":
+            return
+        target = self._pick_host(exclude)
+        new = o.clone_pod_to(pod, target, uuid.uuid4().hex[:5], ready=target is not None)
+        self.store.create("pods", new)
+        self._refresh_workload_status()
+
+    def _pick_host(self, exclude: str) -> str | None:
+        nodes, _ = self.store.list("nodes")
+        counts: dict[str, int] = {}
+        pods, _ = self.store.list("pods")
+        for p in pods:
+            counts[p["spec"].get("nodeName", "")] = counts.get(p["spec"].get("nodeName", ""), 0) + 1
+        candidates = [n["metadata"]["name"] for n in nodes
+                      if n["metadata"]["name"] != exclude and not n["spec"].get("unschedulable")
+                      and o.node_ready(n) == "True"
+                      and "node-role.kubernetes.io/control-plane" not in n["metadata"]["labels"]]
+        if not candidates:
+            return None
+        return min(candidates, key=lambda name: counts.get(name, 0))
+
+    def _refresh_workload_status(self) -> None:
+        """Recompute Deployment/DaemonSet/ReplicaSet ready counts from their pods."""
+        pods, _ = self.store.list("pods")
+        for kind in ("deployments", "daemonsets", "replicasets"):
+            items, _ = self.store.list(kind)
+            for obj in items:
+                status = o.workload_status(obj, pods)
+                if status != obj.get("status"):
+                    self.store.patch(kind, obj["metadata"]["name"], {"status": status}, MERGE,
+                                     namespace=obj["metadata"]["namespace"], subresource="status")
+
+    # ---- upgrade-k8s ----------------------------------------------------------------------
+    def static_pod(self, node: NodeState, component: str, *, ready: bool) -> None:
+        version = self.world.static_versions[node.name][component]
+        cfg = self.world.static_config_version[node.name][component]
+        name = f"{component}-{node.name}"
+        pod = o.static_pod(component, node.name, version, cfg)
+        current = self.store.get("pods", name, namespace="kube-system")
+        pod["metadata"] = {**current["metadata"], "annotations": pod["metadata"]["annotations"]}
+        self.store.replace("pods", o.with_pod_ready(pod, ready))
+
+    def proxy_version(self, version: str) -> None:
+        ds = self.store.get("daemonsets", "kube-proxy", namespace="kube-system")
+        ds = o.with_image(ds, f"registry.k8s.io/kube-proxy:v{version}")
+        self.store.replace("daemonsets", ds)
+        pods, _ = self.store.list("pods", namespace="kube-system", label_selector="k8s-app=kube-proxy")
+        for p in pods:
+            self.store.replace("pods", o.with_image(p, f"registry.k8s.io/kube-proxy:v{version}"))
+        self._refresh_workload_status()
+
+    # ---- health view (what talosctl health asks) --------------------------------------------
+    def registered_ips(self) -> set[str]:
+        nodes, _ = self.store.list("nodes")
+        return {o.internal_ip(n) for n in nodes}
+
+    def missing_static_pods(self, node: NodeState) -> list[str]:
+        out = []
+        for c in ("kube-apiserver", "kube-controller-manager", "kube-scheduler"):
+            try:
+                pod = self.store.get("pods", f"{c}-{node.name}", namespace="kube-system")
+            except NotFound:
+                out.append(f"kube-system/{c}")
+                continue
+            if pod["status"].get("phase") != "Running":
+                out.append(f"kube-system/{c}")
+        return out
+
+    def not_ready_static_pods(self) -> list[str]:
+        pods, _ = self.store.list("pods", namespace="kube-system", label_selector="tier=control-plane")
+        return [p["metadata"]["name"] for p in pods if not o.pod_ready(p)]
+
+    def not_ready_nodes(self) -> list[str]:
+        nodes, _ = self.store.list("nodes")
+        return [n["metadata"]["name"] for n in nodes if o.node_ready(n) != "True"]
+
+    def unschedulable_nodes(self) -> list[str]:
+        nodes, _ = self.store.list("nodes")
+        return [n["metadata"]["name"] for n in nodes if n["spec"].get("unschedulable")]
+
+    def daemonset_problem(self, ns: str, name: str) -> str | None:
+        try:
+            ds = self.store.get("daemonsets", name, namespace=ns)
+        except NotFound:
+            return None
+        st = ds.get("status") or {}
+        want, ready = st.get("desiredNumberScheduled", 0), st.get("numberReady", 0)
+        return None if ready == want else f"expected number of ready pods {want}, got {ready}"
+
+    def deployment_problem(self, ns: str, name: str) -> str | None:
+        try:
+            dep = self.store.get("deployments", name, namespace=ns)
+        except NotFound:
+            return None
+        st = dep.get("status") or {}
+        want, ready = dep["spec"].get("replicas", 1), st.get("readyReplicas", 0)
+        return None if ready == want else f"expected number of ready pods {want}, got {ready}"
+
+    def node_summaries(self) -> dict[str, dict[str, Any]]:
+        nodes, _ = self.store.list("nodes")
+        return {n["metadata"]["name"]: {
+            "ready": o.node_ready(n), "cordoned": bool(n["spec"].get("unschedulable")),
+            "kubelet_version": n["status"]["nodeInfo"]["kubeletVersion"],
+            "os_image": n["status"]["nodeInfo"]["osImage"]} for n in nodes}
+
+    # ---- faults -------------------------------------------------------------------------------
+    def block_drain(self, node: NodeState) -> None:
+        """drain_blocked: a pod on the node covered by a PDB that allows no disruption."""
+        self._deployment("apps", "singleton", 1, {"app": "singleton"},
+                         "ghcr.io/example/singleton:1.0", [node.name])
+        self.store.create("poddisruptionbudgets",
+                          o.pdb("singleton", "apps", {"app": "singleton"}, max_unavailable=0))
+
+    def crashloop_pod(self, node: NodeState, namespace: str) -> None:
+        if namespace not in NAMESPACES:
+            self.store.create("namespaces", o.namespace(namespace))
+        pod = o.crashloop_pod(f"crashloop-{uuid.uuid4().hex[:5]}", namespace, node.name)
+        self.store.create("pods", pod)
+
+    def flux_not_ready(self, name: str | None) -> None:
+        items, _ = self.store.list("kustomizations")
+        target = next((k for k in items if name in (None, k["metadata"]["name"])), None)
+        if target is None:
+            items, _ = self.store.list("helmreleases")
+            target = next((k for k in items if k["metadata"]["name"] == name), None)
+            kind = "helmreleases"
+        else:
+            kind = "kustomizations"
+        if target is None:
+            from emulator.errors import LabConfigError
+
+            raise LabConfigError(f"fault flux_not_ready: no Flux object named {name!r}")
+        updated = o.with_flux_ready(target, False, "ReconciliationFailed",
+                                    "kustomize build failed: accumulating resources: "
+                                    "missing resource apps/broken.yaml")
+        self.store.patch(kind, target["metadata"]["name"], {"status": updated["status"]}, MERGE,
+                         namespace=target["metadata"]["namespace"], subresource="status")
+
+    # ---- controllers ------------------------------------------------------------------------
+    def _on_event(self, event_type: str, plural: str, obj: dict[str, Any]) -> None:
+        if event_type == "ADDED" and plural.startswith("backups"):
+            self.world.spawn(self._run_backup(obj["metadata"]["namespace"],
+                                              obj["metadata"]["name"]))
+
+    async def _run_backup(self, ns: str, name: str) -> None:
+        """Velero: New -> InProgress -> Completed (or Failed under velero_backup_fails)."""
+        fail = self.world.take_fault("velero_backup_fails", self.world.primary) is not None
+        await asyncio.sleep(0)
+        try:
+            self._backup_status(ns, name, o.backup_status("InProgress"))
+            await asyncio.sleep(self.world.spec.timing("backup"))
+            final = (o.backup_status("Failed", errors=1,
+                                     failure_reason="error getting backup storage location: "
+                                     "BackupStorageLocation.velero.io \"default\" not found")
+                     if fail else o.backup_status("Completed", items=187))
+            self._backup_status(ns, name, final)
+        except KubeApiError:
+            return  # deleted meanwhile
+
+    def _backup_status(self, ns: str, name: str, status: dict[str, Any]) -> None:
+        self.store.patch("backups", name, {"status": status}, MERGE, namespace=ns)
+
+
+def _evictable(pod: dict[str, Any]) -> bool:
+    owners = pod["metadata"].get("ownerReferences") or []
+    if any(ref.get("kind") in ("DaemonSet", "Node") for ref in owners):
+        return False
+    return "kubernetes.io/config.mirror" not in (pod["metadata"].get("annotations") or {})

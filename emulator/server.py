@@ -1,0 +1,269 @@
+"""The lab process: builds the world, starts real etcd members and serves every API on loopback.
+
+Surfaces: apid (emulated talosctl) on each node's :50000, the Kubernetes API on the primary's
+:6443, the Image Factory and Proxmox VE on their own addresses, and a control API (status,
+faults, shutdown) for `python -m emulator status|fault|down`. Runs until SIGTERM/SIGINT or
+POST /shutdown, then stops every process it started.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from emulator import files
+from emulator.addresses import (
+    APID_PORT,
+    CONTROL_PORT,
+    FACTORY_PORT,
+    KUBE_PORT,
+    PVE_PORT,
+    AddressPlan,
+    allocate,
+)
+from emulator.errors import LabError
+from emulator.faults import Fault, load_faults, make_fault
+from emulator.spec import LabSpec
+from emulator.world import EmulatedCluster
+
+
+class LabServer:
+    """One running lab. `await start()` then `await wait_closed()`; `await stop()` ends it."""
+
+    def __init__(self, spec: LabSpec, lab_dir: Path, faults_file: Path | None = None,
+                 plan: AddressPlan | None = None) -> None:
+        self.spec = spec
+        self.dir = lab_dir
+        self.faults_file = faults_file
+        self.plan = plan
+        self.world: EmulatedCluster | None = None
+        self._runners: list[web.AppRunner] = []
+        self._kube_runner: web.AppRunner | None = None
+        self._kube_site: web.TCPSite | None = None
+        self._stopped = asyncio.Event()
+
+    # ---- start -------------------------------------------------------------------------------
+    async def start(self) -> EmulatedCluster:
+        """Build everything; return the world once every API answers. Raise LabError on failure."""
+        from emulator.etcd import EtcdCluster
+        from emulator.factory.models import FactoryModel
+        from emulator.kube.store import KubeStore
+        from emulator.kubesync import KubeSync
+        from emulator.proxmox.models import ProxmoxModel
+        from model.catalog import Catalog
+
+        self.dir.mkdir(parents=True, exist_ok=True)
+        plan = self.plan or allocate(len(self.spec.nodes))
+        world = EmulatedCluster(self.spec, plan, self.dir)
+        self.world = world
+        world.catalog = Catalog.load()
+        world.factory_url = f"http://{plan.factory}:{FACTORY_PORT}"
+        world.factory = FactoryModel(versions=[str(v) for v in world.catalog.talos_releases()])
+        world.factory.register_extensions(self.spec.extensions)
+        world.pve = ProxmoxModel(node=self.spec.proxmox_node)
+        for n in world.nodes.values():
+            world.pve.add_vm(n.vmid, n.name, self.spec.proxmox_node, list(self.spec.proxmox_tags),
+                             "running")
+        world.pve.add_vm(self.spec.template_vmid, f"talos-{self.spec.talos_version}",
+                         self.spec.proxmox_node, ["template", "talos"], "stopped", template=True)
+        world.kube = KubeStore()
+        world.k8s = KubeSync(world)
+        world.k8s.seed()
+        world.etcd = EtcdCluster(self.dir / "etcd")
+        world.etcd.check_binaries()
+        world.spawn = self._spawn  # type: ignore[method-assign]
+        world.set_api_listener = self._set_api_listener  # type: ignore[method-assign]
+        if self.faults_file is not None:
+            faults = load_faults(self.faults_file, set(world.nodes))
+        else:
+            faults = []
+        await world.etcd.bootstrap([(n.name, n.address) for n in world.control_planes])
+        await self._serve_all(world)
+        for fault in faults:
+            await self.inject(fault)
+        files.write_lab_files(world, os.getpid())
+        return world
+
+    async def _serve_all(self, world: EmulatedCluster) -> None:
+        from emulator.factory.routes import build_app as factory_app
+        from emulator.proxmox.routes import build_app as pve_app
+
+        apid = web.Application()
+        apid.router.add_post("/talosctl", self._talosctl)
+        await self._site(apid, [(n.address, APID_PORT) for n in world.nodes.values()])
+        control = web.Application()
+        control.router.add_get("/status", self._status)
+        control.router.add_post("/faults", self._faults)
+        control.router.add_post("/shutdown", self._shutdown)
+        await self._site(control, [(world.plan.control, CONTROL_PORT)])
+        await self._site(factory_app(world.factory), [(world.plan.factory, FACTORY_PORT)])
+        await self._site(pve_app(world.pve), [(world.plan.pve, PVE_PORT)])
+        await self._start_kube(world)
+
+    async def _site(self, app: web.Application, binds: list[tuple[str, int]]) -> web.AppRunner:
+        runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        await runner.setup()
+        self._runners.append(runner)
+        for host, port in binds:
+            site = web.TCPSite(runner, host, port, reuse_address=True)
+            try:
+                await site.start()
+            except OSError as e:
+                raise LabError(f"{host}:{port} is already in use ({e.strerror}); "
+                               "cannot start the lab there") from None
+        return runner
+
+    async def _start_kube(self, world: EmulatedCluster) -> None:
+        from emulator.kube.routes import build_app as kube_app
+
+        if self._kube_runner is None:
+            app = kube_app(world.kube, version_info=world.k8s.version_info,
+                           available=world.api_available)
+            self._kube_runner = web.AppRunner(app, access_log=None, handle_signals=False)
+            await self._kube_runner.setup()
+            self._runners.append(self._kube_runner)
+        self._kube_site = web.TCPSite(self._kube_runner, world.primary.address, KUBE_PORT,
+                                      reuse_address=True)
+        await self._kube_site.start()
+
+    def _set_api_listener(self, up: bool) -> None:
+        """Close or reopen the Kubernetes API listener (the primary reboots: connection refused)."""
+        assert self.world is not None
+        if up == self.world.api_listener_up:
+            return
+        self.world.api_listener_up = up
+        if not up and self._kube_site is not None:
+            site, self._kube_site = self._kube_site, None
+            self._spawn(site.stop())
+        elif up:
+            self._spawn(self._start_kube(self.world))
+
+    def _spawn(self, coro: Any) -> asyncio.Task[Any]:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks = getattr(self, "_tasks", set())
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+        return task
+
+    def _task_done(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            exc = task.exception()
+            print(f"lab: background task failed: {exc!r}", file=sys.stderr, flush=True)
+
+    # ---- faults --------------------------------------------------------------------------
+    async def inject(self, fault: Fault) -> None:
+        """Record a fault and apply it now if it is immediate."""
+        from emulator.faults import KINDS
+        from emulator.faultapply import apply_immediate
+
+        assert self.world is not None
+        immediate = KINDS[fault.kind][0] or (fault.kind == "api_unreachable" and not fault.node)
+        if immediate:
+            await apply_immediate(self.world, fault)
+            fault.fired = True
+        self.world.faults.append(fault)
+
+    # ---- handlers ------------------------------------------------------------------------
+    async def _talosctl(self, request: web.Request) -> web.StreamResponse:
+        from emulator.talos import commands, formats
+
+        assert self.world is not None
+        body = await request.json()
+        resp = web.StreamResponse(headers={"Content-Type": "application/x-ndjson"})
+        await resp.prepare(request)
+        local = request.transport.get_extra_info("sockname")[0] if request.transport else ""
+        endpoint = self.world.by_address.get(local)
+        if endpoint is not None and not endpoint.apid_up:
+            err = formats.unavailable_error(local)
+            await resp.write(json.dumps({"down": err}).encode() + b"\n")
+            return resp
+
+        async def write(stream: str, text: str) -> None:
+            key = "o" if stream == "stdout" else "e"
+            await resp.write(json.dumps({key: text}).encode() + b"\n")
+
+        try:
+            code = await commands.run(self.world, body, write)
+        except LabError as e:
+            await write("stderr", f"{e}\n")
+            code = 1
+        except Exception as e:  # an emulator bug must still end the command cleanly
+            await write("stderr", f"lab internal error: {e!r}\n")
+            code = 1
+        await resp.write(json.dumps({"x": code}).encode() + b"\n")
+        return resp
+
+    async def _status(self, request: web.Request) -> web.Response:
+        from emulator.status import lab_status
+
+        assert self.world is not None
+        return web.json_response(await lab_status(self.world))
+
+    async def _faults(self, request: web.Request) -> web.Response:
+        assert self.world is not None
+        body = await request.json()
+        try:
+            params = {k: v for k, v in body.items() if k not in ("kind", "node")}
+            fault = make_fault(str(body.get("kind")), body.get("node"), params,
+                               set(self.world.nodes))
+            await self.inject(fault)
+        except LabError as e:
+            return web.json_response({"error": str(e)}, status=400)
+        return web.json_response({"ok": True, "fault": fault.to_dict()})
+
+    async def _shutdown(self, request: web.Request) -> web.Response:
+        asyncio.get_running_loop().call_soon(self._stopped.set)
+        return web.json_response({"ok": True})
+
+    # ---- stop ----------------------------------------------------------------------------
+    async def wait_closed(self) -> None:
+        await self._stopped.wait()
+
+    def request_stop(self) -> None:
+        self._stopped.set()
+
+    async def stop(self) -> None:
+        """Stop every listener and every etcd process this lab started."""
+        for task in list(getattr(self, "_tasks", ())):
+            task.cancel()
+        for runner in reversed(self._runners):
+            try:
+                await runner.cleanup()
+            except Exception as e:  # keep stopping the rest
+                print(f"lab: listener cleanup failed: {e!r}", file=sys.stderr)
+        if self.world is not None and self.world.etcd is not None:
+            await self.world.etcd.shutdown()
+        files.mark_stopped(self.dir)
+
+
+async def serve(spec: LabSpec, lab_dir: Path, faults_file: Path | None) -> int:
+    """Run a lab until told to stop; exit code 0, or 1 (message on stderr) if it cannot start."""
+    server = LabServer(spec, lab_dir, faults_file)
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, server.request_stop)
+    try:
+        await server.start()
+    except LabError as e:
+        files.write_failure(lab_dir, str(e))
+        print(f"lab: {e}", file=sys.stderr, flush=True)
+        await server.stop()
+        return 1
+    except Exception as e:
+        files.write_failure(lab_dir, f"lab failed to start: {e!r}")
+        print(f"lab failed to start: {e!r}", file=sys.stderr, flush=True)
+        await server.stop()
+        return 1
+    print(f"lab ready at {time.strftime('%H:%M:%S')}", flush=True)
+    await server.wait_closed()
+    await server.stop()
+    return 0

@@ -1,0 +1,148 @@
+"""The lab's `talosctl`: a thin client, stdlib only, so that it starts fast.
+
+It resolves the talosconfig as talosctl does (--talosconfig, then $TALOSCONFIG, then
+$HOME/.talos/config, then /var/run/secrets/talos.dev/config), picks the context and its
+endpoints, and sends the command line to the lab's apid on an endpoint (port 50000). The lab
+runs the command and streams stdout/stderr back; this client writes them and exits with the
+code the lab gives. Endpoints are only ever loopback addresses: anything else is refused.
+"""
+
+from __future__ import annotations
+
+import http.client
+import ipaddress
+import json
+import os
+import sys
+from pathlib import Path
+
+APID_PORT = 50000
+_VALUE_FLAGS = {"--talosconfig", "--context", "-e", "--endpoints", "-n", "--nodes", "--cluster"}
+
+
+def _scan(argv: list[str]) -> dict[str, list[str]]:
+    """Pick the global flags out of argv (cobra accepts them anywhere) without consuming them."""
+    found: dict[str, list[str]] = {}
+    i = 0
+    while i < len(argv):
+        a = argv[i]
+        if a == "--":
+            break
+        name, value = (a.split("=", 1) + [None])[:2] if a.startswith("--") else (a, None)
+        if a.startswith("-") and not a.startswith("--") and len(a) > 2 and a[:2] in ("-e", "-n"):
+            name, value = a[:2], a[2:].lstrip("=")
+        if name in _VALUE_FLAGS:
+            if value is None and i + 1 < len(argv):
+                value = argv[i + 1]
+                i += 1
+            key = {"-e": "--endpoints", "-n": "--nodes"}.get(name, name)
+            found.setdefault(key, []).extend(v for v in (value or "").split(",") if v)
+        i += 1
+    return found
+
+
+def _load_config(path: Path) -> dict:
+    import yaml  # only needed here; CSafeLoader keeps it quick
+
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    with path.open() as fh:
+        data = yaml.load(fh, Loader=loader) or {}
+    return data if isinstance(data, dict) else {}
+
+
+def _config_path(explicit: list[str] | None) -> Path | None:
+    if explicit:
+        return Path(explicit[-1])
+    candidates = []
+    if os.environ.get("TALOSCONFIG"):
+        candidates.append(Path(os.environ["TALOSCONFIG"]))
+    candidates += [Path.home() / ".talos" / "config", Path("/var/run/secrets/talos.dev/config")]
+    return next((p for p in candidates if p.exists()), None)
+
+
+def _fail(message: str) -> int:
+    sys.stderr.write(message + "\n")
+    return 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    flags = _scan(argv)
+    path = _config_path(flags.get("--talosconfig"))
+    config: dict = {}
+    if path is not None and path.exists():
+        config = _load_config(path)
+    contexts = config.get("contexts") or {}
+    context_name = (flags.get("--context") or [None])[-1] or config.get("context")
+    context: dict = {}
+    if context_name:
+        if context_name not in contexts:
+            which = "context" if flags.get("--context") else "default context"
+            return _fail(f'{which} "{context_name}" not found in config')
+        context = contexts[context_name] or {}
+    endpoints = flags.get("--endpoints") or list(context.get("endpoints") or [])
+    if context.get("target"):
+        endpoints.append(str(context["target"]))
+    request = {
+        "argv": argv,
+        "config_nodes": list(context.get("nodes") or []),
+        "cwd": os.getcwd(),
+        "endpoints": endpoints,
+    }
+    body = json.dumps(request).encode()
+    if not endpoints:
+        # commands that need no server (version --client, help) are still answered by the lab
+        endpoints = list((config.get("x-lab") or {}).get("control") or [])
+        if not endpoints:
+            return _fail("failed to determine endpoints")
+    last_error = ""
+    for endpoint in endpoints:
+        host = endpoint.rsplit(":", 1)[0] if endpoint.count(":") == 1 else endpoint
+        try:
+            if not ipaddress.ip_address(host).is_loopback:
+                last_error = (f"not emulated: endpoint {endpoint} is not a lab (loopback) "
+                              "address; the lab talosctl only talks to the lab")
+                continue
+        except ValueError:
+            last_error = f"not emulated: endpoint {endpoint} is not an IP address"
+            continue
+        try:
+            conn = http.client.HTTPConnection(host, APID_PORT, timeout=3600)
+            conn.request("POST", "/talosctl", body, {"Content-Type": "application/json"})
+            resp = conn.getresponse()
+        except OSError as e:
+            reason = "connection refused" if isinstance(e, ConnectionRefusedError) else str(e)
+            last_error = (f"rpc error: code = Unavailable desc = connection error: desc = "
+                          f'"transport: Error while dialing: dial tcp {host}:{APID_PORT}: '
+                          f'connect: {reason}"')
+            continue
+        code = _stream(resp)
+        if isinstance(code, str):  # this endpoint's node is down (rebooting): try the next
+            last_error = code
+            continue
+        return code
+    return _fail(last_error)
+
+
+def _stream(resp: http.client.HTTPResponse) -> int | str:
+    code = 1
+    out, err = sys.stdout, sys.stderr
+    for raw in resp:
+        if not raw.strip():
+            continue
+        msg = json.loads(raw)
+        if "down" in msg:
+            return str(msg["down"])
+        if "o" in msg:
+            out.write(msg["o"])
+            out.flush()
+        elif "e" in msg:
+            err.write(msg["e"])
+            err.flush()
+        elif "x" in msg:
+            code = int(msg["x"])
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

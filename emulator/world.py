@@ -1,0 +1,200 @@
+"""EmulatedCluster: the one owner of a lab's state (nodes, Kubernetes objects, etcd, factory, PVE).
+
+State and rules only: no HTTP here. Lifecycle sequences (upgrade, reboot, upgrade-k8s) live in
+emulator/lifecycle.py and act on this world; the talosctl commands read it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from emulator.addresses import APID_PORT, ETCD_PEER_PORT, AddressPlan
+from emulator.errors import UnknownNode
+from emulator.faults import Fault
+from emulator.spec import LabSpec
+from emulator.views import WorldViews
+
+def now_rfc3339() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
+@dataclass
+class Slot:
+    version: str
+    schematic: str
+    missing_extensions: tuple[str, ...] = ()  # extension_missing fault: absent after this install
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = {"version": self.version, "schematic": self.schematic}
+        if self.missing_extensions:
+            d["missing_extensions"] = list(self.missing_extensions)
+        return d
+
+
+@dataclass
+class NodeState:
+    name: str
+    address: str
+    role: str
+    primary: bool
+    vmid: int
+    slots: dict[str, Slot | None]
+    active: str = "A"
+    boot_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    boot_count: int = 1
+    upgrade_count: int = 0
+    stage: str = "running"  # MachineStatus stage
+    machine_ready: bool = True
+    apid_up: bool = True
+    kubelet_version: str = ""
+    k8s_ready: bool = True  # kubelet posts Ready
+    k8s_status_known: bool = True  # False while rebooting (NodeStatusUnknown)
+    never_ready: bool = False
+    busy: str | None = None  # name of a running sequence (upgrade mutex)
+    pending_slot: str | None = None  # slot to boot next (set by install or rollback)
+    events: list[str] = field(default_factory=list)
+    dmesg: list[str] = field(default_factory=list)
+    booted_at: float = field(default_factory=time.time)
+    changed: asyncio.Event | None = None
+
+    @property
+    def is_control_plane(self) -> bool:
+        return self.role == "controlplane"
+
+    @property
+    def slot(self) -> Slot:
+        s = self.slots[self.active]
+        assert s is not None
+        return s
+
+    @property
+    def other(self) -> str:
+        return "B" if self.active == "A" else "A"
+
+    @property
+    def talos_version(self) -> str:
+        return self.slot.version
+
+    @property
+    def hostname(self) -> str:
+        return self.name
+
+    def log(self, message: str) -> None:
+        """Append to the node's kernel log (dmesg) with a relative timestamp."""
+        t = time.time() - self.booted_at
+        self.dmesg.append(f"{self.address}: kern:    info: [{t:12.6f}]: {message}")
+        del self.dmesg[:-500]
+
+    def emit(self, message: str) -> None:
+        """Publish an upgrade/reboot progress event (what `upgrade --wait` prints)."""
+        self.events.append(message)
+        if self.changed is not None:
+            self.changed.set()
+
+
+class EmulatedCluster(WorldViews):
+    """All state of one lab. Built by emulator.server from a LabSpec and an AddressPlan."""
+
+    def __init__(self, spec: LabSpec, plan: AddressPlan, lab_dir: Path) -> None:
+        self.spec = spec
+        self.plan = plan
+        self.dir = lab_dir
+        self.nodes: dict[str, NodeState] = {}
+        self.by_address: dict[str, NodeState] = {}
+        for i, n in enumerate(spec.nodes):
+            addr = plan.node(i)
+            state = NodeState(
+                name=n.name, address=addr, role=n.role, primary=n.primary, vmid=n.vmid,
+                slots={"A": Slot(spec.talos_version, spec.schematic), "B": None},
+                kubelet_version=f"v{spec.kubernetes_version}",
+            )
+            self.nodes[n.name] = state
+            self.by_address[addr] = state
+        self.faults: list[Fault] = []
+        # Kubernetes control plane versions: per CP per component, kube-proxy image version
+        self.static_versions: dict[str, dict[str, str]] = {
+            n.name: {c: spec.kubernetes_version for c in COMPONENTS}
+            for n in self.nodes.values() if n.is_control_plane
+        }
+        self.static_config_version: dict[str, dict[str, int]] = {
+            n.name: {c: 1 for c in COMPONENTS} for n in self.nodes.values() if n.is_control_plane
+        }
+        self.proxy_version = spec.kubernetes_version
+        self.api_down_until = 0.0
+        self.api_listener_up = True
+        # set by the server
+        self.kube: Any = None
+        self.etcd: Any = None
+        self.factory: Any = None
+        self.pve: Any = None
+        self.factory_url = f"http://{plan.factory}:8080"
+        self.kube_hooks: list[Any] = []
+
+    # ---- lookup -------------------------------------------------------------------------
+    @property
+    def primary(self) -> NodeState:
+        return next(n for n in self.nodes.values() if n.primary)
+
+    @property
+    def control_planes(self) -> list[NodeState]:
+        return [n for n in self.nodes.values() if n.is_control_plane]
+
+    @property
+    def workers(self) -> list[NodeState]:
+        return [n for n in self.nodes.values() if not n.is_control_plane]
+
+    def node(self, name: str) -> NodeState:
+        """The node by name; raise UnknownNode listing the known ones."""
+        try:
+            return self.nodes[name]
+        except KeyError:
+            raise UnknownNode(f"unknown node {name!r} (lab nodes: {', '.join(self.nodes)})") from None
+
+    def resolve(self, target: str) -> NodeState | None:
+        """A node by the string given to talosctl -n: address or hostname."""
+        return self.by_address.get(target) or self.nodes.get(target)
+
+    @property
+    def factory_host(self) -> str:
+        return self.factory_url.split("://", 1)[1]
+
+    def installer_ref(self, schematic: str, version: str) -> str:
+        return f"{self.factory_host}/installer/{schematic}:{version}"
+
+    def peer_url(self, node: NodeState) -> str:
+        return f"http://{node.address}:{ETCD_PEER_PORT}"
+
+    def apid_endpoint(self, node: NodeState) -> str:
+        return f"{node.address}:{APID_PORT}"
+
+    # ---- faults ----------------------------------------------------------------------------
+    def take_fault(self, kind: str, node: NodeState) -> Fault | None:
+        """Consume the first armed fault of this kind for this node (or for any node)."""
+        for f in self.faults:
+            if f.kind == kind and not f.fired and f.node in (None, node.name):
+                f.fired = True
+                return f
+        return None
+
+    # ---- Kubernetes version view -----------------------------------------------------------
+    @property
+    def api_server_version(self) -> str:
+        """What GET /version reports: the kube-apiserver on the primary (it serves the API)."""
+        return self.static_versions[self.primary.name]["kube-apiserver"]
+
+    def api_available(self) -> bool:
+        return self.primary.apid_up and time.time() >= self.api_down_until
+
+    # ---- status ------------------------------------------------------------------------
+    def extension_names(self, node: NodeState) -> list[str]:
+        slot = node.slot
+        return [e for e in self.spec.extensions if e not in slot.missing_extensions]
+
+
+COMPONENTS = ("kube-apiserver", "kube-controller-manager", "kube-scheduler")
+
