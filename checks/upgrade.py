@@ -1,0 +1,263 @@
+"""Checks an upgrade needs beyond the health gate: proofs after a node's reboot, guards before
+a control plane goes down, and preflight refusals (drain blockers, Flux mid-reconciliation).
+
+Pure: snapshot (and a few observed values) in, findings out.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from checks import etcd, extensions, nodes, versions, workloads
+from checks.expectation import Expectation
+from model.findings import Category, Finding
+from model.snapshot import ClusterSnapshot, EtcdStatus
+from model.versions import TalosVersion
+
+REBOOTED = "node-rebooted"
+NODE_VERSION = "talos-version-after-reboot"
+QUORUM = "etcd-quorum-guard"
+SINGLE_CP = "etcd-single-control-plane"
+MEMBER_BACK = "etcd-member-back"
+PDB_BLOCKS = "pdb-blocks-drain"
+FLUX_BUSY = "flux-reconciling"
+
+# The cluster-wide gate between two nodes: every node up and Ready, workloads healthy, etcd sane.
+GATE_CHECKS = (
+    nodes.check_apid_ready,
+    nodes.check_machine_ready,
+    nodes.check_nodes_registered,
+    nodes.check_nodes_ready,
+    nodes.check_nodes_schedulable,
+    workloads.check_static_pods,
+    workloads.check_kube_proxy,
+    workloads.check_coredns,
+    workloads.check_pods_running,
+    workloads.check_no_crashloop,
+    etcd.check_member_count,
+    etcd.check_members_started,
+    etcd.check_status_ok,
+    etcd.check_one_leader,
+    etcd.check_no_alarms,
+)
+
+
+def only(expectation: Expectation, name: str) -> Expectation:
+    """The expectation restricted to one node (for per-node proofs)."""
+    return replace(expectation, nodes=tuple(n for n in expectation.nodes if n.name == name))
+
+
+def check_rebooted(node: str, old_boot_id: str, new_boot_id: str | None) -> list[Finding]:
+    """The node's boot ID changed: it really rebooted."""
+    if new_boot_id and new_boot_id != old_boot_id:
+        return []
+    return [
+        Finding(
+            REBOOTED,
+            f"node {node}",
+            f"a new boot ID (was {old_boot_id})",
+            f"boot ID {new_boot_id or 'unknown'}: the node did not reboot",
+            f"'talosctl -n {node} dmesg' and the upgrade output above",
+            Category.NODE_READINESS,
+        )
+    ]
+
+
+def check_came_back_on(
+    snapshot: ClusterSnapshot, node: str, target: TalosVersion, rebooted: bool
+) -> list[Finding]:
+    """After the reboot the node runs the target: an A/B fallback to the old image fails here."""
+    obs = snapshot.node(node)
+    running = obs.talos_version if obs is not None else None
+    if running == target:
+        return []
+    why = (
+        "it rebooted but booted its previous A/B image: the new image failed to boot and "
+        "the bootloader fell back"
+        if rebooted and running is not None
+        else ""
+    )
+    seen = f"came back on {running}" if running is not None else "no version reported"
+    return [
+        Finding(
+            NODE_VERSION,
+            f"node {node}",
+            f"Talos {target}",
+            f"{seen}{'; ' + why if why else ''}",
+            f"look at the boot log: 'talosctl -n {obs.address if obs and obs.address else node}"
+            " dmesg'; do not go on with other nodes",
+            Category.VERSION_MISMATCH,
+        )
+    ]
+
+
+def check_node_after_upgrade(
+    snapshot: ClusterSnapshot, expectation: Expectation, node: str
+) -> list[Finding]:
+    """Schematic, extensions, machine stage and Kubernetes readiness of one node."""
+    exp = only(expectation, node)
+    found: list[Finding] = []
+    for check in (
+        versions.check_talos_version,
+        extensions.check_schematic,
+        extensions.check_extensions,
+        nodes.check_machine_ready,
+        nodes.check_nodes_ready,
+        nodes.check_nodes_schedulable,
+    ):
+        found += check(snapshot, exp)
+    return found
+
+
+def check_gate(snapshot: ClusterSnapshot, expectation: Expectation) -> list[Finding]:
+    """The cluster-wide gate between nodes (no version checks: versions are mixed mid-roll)."""
+    found: list[Finding] = []
+    for check in GATE_CHECKS:
+        found += check(snapshot, expectation)
+    return found
+
+
+def _leader_statuses(snapshot: ClusterSnapshot) -> list[EtcdStatus]:
+    return [s for s in snapshot.etcd.status_by_node.values() if isinstance(s, EtcdStatus)]
+
+
+def member_id_of(snapshot: ClusterSnapshot, expectation: Expectation, node: str) -> int | None:
+    """The etcd member ID of a control plane (from its own status row)."""
+    cp = next((n for n in expectation.control_planes if n.name == node), None)
+    if cp is None:
+        return None
+    for key, status in snapshot.etcd.status_by_node.items():
+        if key in (cp.target, cp.name) and isinstance(status, EtcdStatus):
+            return status.member_id
+    return None
+
+
+def leader_id(snapshot: ClusterSnapshot) -> int | None:
+    """The leader all answering members agree on, else None."""
+    leaders = {s.leader_id for s in _leader_statuses(snapshot)}
+    return leaders.pop() if len(leaders) == 1 else None
+
+
+def check_quorum_guard(
+    snapshot: ClusterSnapshot, expectation: Expectation, node: str, *, single_cp_ack: bool
+) -> list[Finding]:
+    """Before a control plane goes down: etcd can lose one member and keep quorum."""
+    cps = expectation.control_planes
+    if len(cps) == 1:
+        if single_cp_ack:
+            return []
+        return [
+            Finding(
+                SINGLE_CP,
+                f"node {node}",
+                "an explicit acknowledgement to upgrade the only control plane",
+                "upgrade.single_control_plane_ack is not set",
+                "etcd and the Kubernetes API will be down during the reboot; set "
+                "upgrade.single_control_plane_ack: true in the profile to proceed",
+                Category.ETCD,
+            )
+        ]
+    found: list[Finding] = []
+    for check in (
+        etcd.check_member_count,
+        etcd.check_members_started,
+        etcd.check_no_learners,
+        etcd.check_members_consistent,
+        etcd.check_status_ok,
+        etcd.check_one_leader,
+        etcd.check_no_alarms,
+    ):
+        found += check(snapshot, expectation)
+    healthy = [s for s in _leader_statuses(snapshot) if not s.errors and not s.learner]
+    quorum = len(cps) // 2 + 1
+    if len(healthy) - 1 < quorum:
+        found.append(
+            Finding(
+                QUORUM,
+                f"node {node}",
+                f"at least {quorum + 1} healthy voting members (quorum {quorum} after losing one)",
+                f"{len(healthy)} healthy",
+                "fix etcd first: 'talosctl etcd status' on every control plane",
+                Category.ETCD,
+            )
+        )
+    return found
+
+
+def check_member_back(
+    snapshot: ClusterSnapshot, expectation: Expectation, node: str
+) -> list[Finding]:
+    """After a control plane's reboot: its member is back, started, a voter, caught up, and
+    every control plane agrees on the member list; no alarms."""
+    cp = next(n for n in expectation.control_planes if n.name == node)
+    found: list[Finding] = []
+    mine = member_id_of(snapshot, expectation, node)
+    if mine is None:
+        found.append(
+            Finding(
+                MEMBER_BACK,
+                f"node {node}",
+                "its etcd member answering status",
+                "no status from it yet",
+                f"'talosctl -n {cp.target} etcd status'",
+                Category.ETCD,
+            )
+        )
+    for check in (
+        etcd.check_member_count,
+        etcd.check_members_started,
+        etcd.check_no_learners,
+        etcd.check_members_consistent,
+        etcd.check_status_ok,
+        etcd.check_one_leader,
+        etcd.check_raft_caught_up,
+        etcd.check_no_alarms,
+    ):
+        found += check(snapshot, expectation)
+    return found
+
+
+def check_drain_not_blocked(snapshot: ClusterSnapshot, nodes_to_drain: list[str]) -> list[Finding]:
+    """No PodDisruptionBudget allowing zero disruptions covers a pod a drain would evict."""
+    found = []
+    for pdb in snapshot.pdbs:
+        if pdb.disruptions_allowed > 0 or not pdb.selector:
+            continue
+        covered = [
+            p
+            for p in snapshot.pods
+            if p.namespace == pdb.namespace
+            and p.node in nodes_to_drain
+            and p.owner_kind not in ("DaemonSet", "Node")
+            and all(p.labels.get(k) == v for k, v in pdb.selector.items())
+        ]
+        for pod in covered:
+            found.append(
+                Finding(
+                    PDB_BLOCKS,
+                    f"PodDisruptionBudget {pdb.namespace}/{pdb.name}",
+                    "at least one allowed disruption for pods on nodes to drain",
+                    f"0 allowed (healthy {pdb.current_healthy}/{pdb.desired_healthy} wanted); "
+                    f"it covers pod {pod.key} on {pod.node}, so draining {pod.node} would block",
+                    f"scale the workload up or relax the budget: 'kubectl -n {pdb.namespace} get pdb "
+                    f"{pdb.name} -o yaml'",
+                    Category.WORKLOADS,
+                )
+            )
+    return found
+
+
+def check_flux_idle(snapshot: ClusterSnapshot) -> list[Finding]:
+    """No Flux Kustomization or HelmRelease is reconciling right now (Ready=Unknown)."""
+    return [
+        Finding(
+            FLUX_BUSY,
+            f"{f.kind} {f.namespace}/{f.name}",
+            "no reconciliation in progress",
+            f"Ready={f.ready} ({f.reason or 'no reason'})",
+            "wait for Flux to finish: 'flux get all -A'",
+            Category.FLUX,
+        )
+        for f in snapshot.flux
+        if f.ready == "Unknown" or f.reason == "Progressing"
+    ]
