@@ -1,0 +1,164 @@
+"""The cluster lock: a coordination.k8s.io Lease in kube-system, held for a whole runbook session.
+
+The holder identity names who holds it (user@host, runbook, change reference, start time). A
+second session is refused with that identity; an expired lease is taken over with a warning;
+the same user@host and runbook re-taking its own lease (a resumed session after a crash) is
+allowed with a warning. A background thread renews it; release deletes it.
+"""
+
+from __future__ import annotations
+
+import getpass
+import json
+import socket
+import threading
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from drivers.errors import DriverError
+from drivers.kube import Kube
+
+LEASE_NAME = "talos-runbooks-lock"
+NAMESPACE = "kube-system"
+
+
+class LockHeld(DriverError):
+    """Another session holds the cluster lock."""
+
+
+def _micro(t: float) -> str:
+    return datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _parse_micro(text: str | None) -> float | None:
+    if not text:
+        return None
+    for fmt in ("%Y-%m-%dT%H:%M:%S.%fZ", "%Y-%m-%dT%H:%M:%SZ"):
+        try:
+            return datetime.strptime(text, fmt).replace(tzinfo=UTC).timestamp()
+        except ValueError:
+            continue
+    return None
+
+
+@dataclass(frozen=True)
+class Holder:
+    user: str
+    host: str
+    runbook: str
+    change: str
+    started: str
+
+    @classmethod
+    def me(cls, runbook: str, change: str) -> Holder:
+        return cls(getpass.getuser(), socket.gethostname(), runbook, change,
+                   datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"))
+
+    def identity(self) -> str:
+        return json.dumps(self.__dict__, sort_keys=True)
+
+    @classmethod
+    def parse(cls, identity: str | None) -> Holder | None:
+        try:
+            data = json.loads(identity or "")
+            return cls(**{k: str(data.get(k, "")) for k in cls.__dataclass_fields__})
+        except (ValueError, TypeError):
+            return None
+
+    def __str__(self) -> str:
+        change = f", change {self.change}" if self.change else ""
+        return f"{self.user}@{self.host} (runbook {self.runbook}{change}, since {self.started})"
+
+    def same_session_owner(self, other: Holder) -> bool:
+        return (self.user, self.host, self.runbook) == (other.user, other.host, other.runbook)
+
+
+class ClusterLock:
+    """Acquire/renew/release the Lease. `warnings` collects take-over notices for the report."""
+
+    def __init__(self, kube: Kube, holder: Holder, *, duration: int = 300,
+                 clock: Any = time.time) -> None:
+        self.kube = kube
+        self.holder = holder
+        self.duration = duration
+        self.clock = clock
+        self.warnings: list[str] = []
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.renew_errors: list[str] = []
+
+    def _body(self, acquired: float, rv: str | None = None, transitions: int = 0
+              ) -> dict[str, Any]:
+        meta: dict[str, Any] = {"name": LEASE_NAME, "namespace": NAMESPACE,
+                                "labels": {"app.kubernetes.io/managed-by": "talos-runbooks"}}
+        if rv:
+            meta["resourceVersion"] = rv
+        return {"apiVersion": "coordination.k8s.io/v1", "kind": "Lease", "metadata": meta,
+                "spec": {"holderIdentity": self.holder.identity(),
+                         "leaseDurationSeconds": self.duration,
+                         "acquireTime": _micro(acquired), "renewTime": _micro(self.clock()),
+                         "leaseTransitions": transitions}}
+
+    def acquire(self) -> None:
+        """Take the lock; raise LockHeld naming the holder when another session has it."""
+        now = self.clock()
+        lease = self.kube.get_lease(NAMESPACE, LEASE_NAME)
+        if lease is None:
+            self.kube.create_lease(NAMESPACE, self._body(now))
+            return
+        spec = lease.get("spec") or {}
+        other = Holder.parse(spec.get("holderIdentity"))
+        renewed = _parse_micro(spec.get("renewTime")) or 0.0
+        expires = renewed + float(spec.get("leaseDurationSeconds") or 0)
+        transitions = int(spec.get("leaseTransitions") or 0) + 1
+        rv = lease["metadata"].get("resourceVersion")
+        who = str(other) if other else repr(spec.get("holderIdentity"))
+        if other is not None and other.same_session_owner(self.holder):
+            self.warnings.append(f"re-taking our own lock left by an earlier session: {who}")
+        elif expires > now:
+            raise LockHeld(f"cluster is locked by {who}; the lease "
+                           f"kube-system/{LEASE_NAME} expires in {expires - now:.0f} s unless "
+                           "renewed. Wait for that session to finish (or, if it is dead, "
+                           f"for the lease to expire, or delete it: 'kubectl -n kube-system delete "
+                           f"lease {LEASE_NAME}')")
+        else:
+            self.warnings.append(f"took over an expired lock held by {who} "
+                                 f"(expired {now - expires:.0f} s ago)")
+        self.kube.replace_lease(NAMESPACE, self._body(now, rv, transitions))
+
+    def renew(self) -> None:
+        lease = self.kube.get_lease(NAMESPACE, LEASE_NAME)
+        if lease is None:
+            raise LockHeld("the cluster lock disappeared while this session held it")
+        other = Holder.parse((lease.get("spec") or {}).get("holderIdentity"))
+        if other != self.holder:
+            raise LockHeld(f"the cluster lock was taken over by {other}")
+        body = self._body(_parse_micro(lease["spec"].get("acquireTime")) or self.clock(),
+                          lease["metadata"].get("resourceVersion"),
+                          int(lease["spec"].get("leaseTransitions") or 0))
+        self.kube.replace_lease(NAMESPACE, body)
+
+    def start_renewing(self, every: float | None = None) -> None:
+        """Renew in a background thread every duration/3 seconds until release()."""
+        interval = every or max(1.0, self.duration / 3)
+
+        def loop() -> None:
+            while not self._stop.wait(interval):
+                try:
+                    self.renew()
+                except DriverError as e:  # keep trying; the report shows it
+                    self.renew_errors.append(str(e))
+
+        self._thread = threading.Thread(target=loop, name="cluster-lock-renewal", daemon=True)
+        self._thread.start()
+
+    def release(self) -> None:
+        """Stop renewing and delete the lease if we still hold it."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        lease = self.kube.get_lease(NAMESPACE, LEASE_NAME)
+        if lease is not None and Holder.parse(lease["spec"].get("holderIdentity")) == self.holder:
+            self.kube.delete_lease(NAMESPACE, LEASE_NAME)

@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Turns allure-results into ONE self-contained HTML file that opens offline.
+#   scripts/report.sh reports/<run>/allure-results [reports/<run>/report]
+# Prints the path of the HTML file.
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+results="$(cd "${1:?usage: scripts/report.sh RESULTS_DIR [OUTPUT_DIR]}" && pwd)"
+out="${2:-$(dirname "$results")/report}"
+mkdir -p "$out"
+out="$(cd "$out" && pwd)"
+cd "$root/tools/allure"
+REPORT_OUTPUT="$out" node_modules/.bin/allure generate --config allurerc.mjs "$results" >/dev/null
+echo "$out/index.html"
