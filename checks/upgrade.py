@@ -127,7 +127,7 @@ def member_id_of(snapshot: ClusterSnapshot, expectation: Expectation, node: str)
     if cp is None:
         return None
     for key, status in snapshot.etcd.status_by_node.items():
-        if key in (cp.target, cp.name) and isinstance(status, EtcdStatus):
+        if key == cp.name and isinstance(status, EtcdStatus):
             return status.member_id
     return None
 

@@ -78,7 +78,8 @@ def observe(profile: Profile, talos: Talosctl, kube: Kube, *, flux: bool | None 
             apid_ok=err is None and t in versions.values, apid_error=err,
             machine_stage=stage, machine_ready=ready, unmet_conditions=unmet,
             extensions=extensions))
-    etcd = _observe_etcd(talos, [n.target for n in profile.control_planes])
+    etcd = _observe_etcd(talos, [n.target for n in profile.control_planes],
+                         {n.target: n.name for n in profile.control_planes})
     snap: dict[str, Any] = {"taken_at": taken, "nodes": tuple(observed), "etcd": etcd}
     try:
         snap.update(_observe_kube(kube, flux if flux is not None else profile.flux.enabled))
@@ -87,7 +88,8 @@ def observe(profile: Profile, talos: Talosctl, kube: Kube, *, flux: bool | None 
     return ClusterSnapshot(**snap)
 
 
-def _observe_etcd(talos: Talosctl, cps: list[str]) -> EtcdObservation:
+def _observe_etcd(talos: Talosctl, cps: list[str], names: dict[str, str]) -> EtcdObservation:
+    """etcd as each control plane sees it, keyed by node name."""
     members_by: dict[str, tuple[EtcdMember, ...] | str] = {}
     status_by: dict[str, EtcdStatus | str] = {}
     try:
@@ -120,6 +122,8 @@ def _observe_etcd(talos: Talosctl, cps: list[str]) -> EtcdObservation:
             alarms_error = str(e)
     else:
         alarms_error = "no control plane answered etcd status"
+    members_by = {names.get(k, k): v for k, v in members_by.items()}
+    status_by = {names.get(k, k): v for k, v in status_by.items()}
     return EtcdObservation(members_by_node=members_by, status_by_node=status_by,
                            alarms=tuple(alarms), alarms_error=alarms_error)
 

@@ -66,7 +66,8 @@ def write_lab_files(world: EmulatedCluster, pid: int) -> None:
            f'export TALOSCONFIG="{d / "talosconfig"}"\n'
            f'export KUBECONFIG="{d / "kubeconfig"}"\n')
     _atomic(d / "env", env)
-    _atomic(d / "pve-token", "root@pam!harness=00000000-0000-4000-8000-00000000lab0\n", 0o600)
+    token_id, secret = world.pve_token
+    _atomic(d / "pve-token", f"{token_id}={secret}\n", 0o600)
     _atomic(d / "cluster.yaml", _profile_text(world, d))
     state = {
         "pid": pid, "dir": str(d), "state": "ready", "started_at": time.time(),

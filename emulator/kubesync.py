@@ -33,15 +33,17 @@ class KubeSync:
     def seed(self) -> None:
         """Create the objects of a healthy cluster of the world's nodes."""
         w, s = self.world, self.store
+        existing = {n["metadata"]["name"] for n in s.list("namespaces")[0]}
         for ns in NAMESPACES:
-            s.create("namespaces", o.namespace(ns))
+            if ns not in existing:
+                s.create("namespaces", o.namespace(ns))
         for n in w.nodes.values():
             s.create("nodes", o.node(n.name, n.address, n.role, n.talos_version,
                                      n.kubelet_version, ready=True, unschedulable=False))
         for cp in w.control_planes:
             for c in ("kube-apiserver", "kube-controller-manager", "kube-scheduler"):
                 s.create("pods", o.static_pod(c, cp.name, w.static_versions[cp.name][c],
-                                              w.static_config_version[cp.name][c]))
+                                              str(w.static_config_version[cp.name][c])))
         names = [n.name for n in w.nodes.values()]
         ds, pods = o.kube_proxy(names, w.proxy_version)
         s.create("daemonsets", ds)
@@ -173,7 +175,7 @@ class KubeSync:
         version = self.world.static_versions[node.name][component]
         cfg = self.world.static_config_version[node.name][component]
         name = f"{component}-{node.name}"
-        pod = o.static_pod(component, node.name, version, cfg)
+        pod = o.static_pod(component, node.name, version, str(cfg))
         current = self.store.get("pods", name, namespace="kube-system")
         pod["metadata"] = {**current["metadata"], "annotations": pod["metadata"]["annotations"]}
         self.store.replace("pods", o.with_pod_ready(pod, ready))

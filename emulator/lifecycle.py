@@ -75,7 +75,7 @@ async def _validate_etcd_for_upgrade(world: EmulatedCluster) -> None:
     via = next((n for n in world.control_planes if n.apid_up), None)
     if via is None:
         raise Refused("etcd member count(0) is insufficient to maintain quorum if upgrade commences")
-    members = await world.etcd.members_async(via.name)
+    members = await world.etcd.amembers(via.name)
     if len(members) < 3:
         raise Refused(
             f"etcd member count({len(members)}) is insufficient to maintain quorum "
@@ -88,7 +88,9 @@ async def _validate_etcd_for_upgrade(world: EmulatedCluster) -> None:
                 "to perform an upgrade"
             )
     for m in members:
-        err = await world.etcd.member_health_error(m)
+        from emulator.etcd.gateway import ahealth
+
+        err = await ahealth(m.client_urls[0]) if m.client_urls else "no client URL"
         if err:
             raise Refused(
                 f"etcd member {m.id:016x} is not healthy; all members must be healthy to "
@@ -223,7 +225,7 @@ async def _reboot(world: EmulatedCluster, node: NodeState, *, upgrading: bool) -
               f'reason:"node \\"{node.name}\\" status is not available yet"]')
     await asyncio.sleep(_t(world, "boot"))
     if node.is_control_plane:
-        left = not await world.etcd.is_member(node.name)
+        left = world.etcd.member(node.name).state == "left"
         if left:
             await world.etcd.rejoin(node.name)
         else:

@@ -14,6 +14,7 @@ import os
 import signal
 import sys
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -69,6 +70,8 @@ class LabServer:
         world.factory = FactoryModel(versions=[str(v) for v in world.catalog.talos_releases()])
         world.factory.register_extensions(self.spec.extensions)
         world.pve = ProxmoxModel(node=self.spec.proxmox_node)
+        world.pve_token = ("root@pam!harness", str(uuid.uuid4()))
+        world.pve.add_token(*world.pve_token)
         for n in world.nodes.values():
             world.pve.add_vm(n.vmid, n.name, self.spec.proxmox_node, list(self.spec.proxmox_tags),
                              "running")

@@ -132,6 +132,9 @@ class EmulatedCluster(WorldViews):
         self.etcd: Any = None
         self.factory: Any = None
         self.pve: Any = None
+        self.pve_token: tuple[str, str] = ("root@pam!harness", "")
+        self.catalog: Any = None
+        self.k8s: Any = None
         self.factory_url = f"http://{plan.factory}:8080"
         self.kube_hooks: list[Any] = []
 

@@ -18,7 +18,7 @@ from typing import Any
 from emulator.talos import formats as f
 from emulator.talos import resources
 from emulator.talos.flags import FlagError
-from emulator.talos.specs import COMMANDS, CommandSpec, parse_command_line
+from emulator.talos.specs import COMMANDS, CommandSpec, HelpRequested, parse_command_line
 from emulator.world import EmulatedCluster, NodeState
 
 NODES_NOT_SET = ("nodes are not set for the command: please use `--nodes` flag or configuration "
@@ -73,6 +73,9 @@ async def run(world: EmulatedCluster, request: dict[str, Any],
     argv = [str(a) for a in request.get("argv", [])]
     try:
         spec, opts, args = parse_command_line(argv)
+    except HelpRequested as e:
+        await write("stdout", e.text)
+        return 0
     except FlagError as e:
         await write("stderr", str(e) + "\n")
         usage = getattr(e, "usage", "")

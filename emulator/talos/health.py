@@ -27,7 +27,7 @@ def _etcd_healthy(world: EmulatedCluster, cps: list[str], workers: list[str]) ->
         node = world.resolve(addr)
         if node is None or not node.apid_up:
             errs.append(f"{addr}: {f.unavailable_error(addr)}")
-        elif not world.etcd.is_running(node.name):
+        elif not world.etcd.member(node.name).running:
             errs.append(f'{addr}: service "etcd" not in expected state "Running": '
                         "current state [Preparing] Running pre state")
     return f.multierror(errs).rstrip("\n") if errs else None

@@ -49,8 +49,9 @@ def members(world: EmulatedCluster, via: NodeState) -> list[dict[str, Any]]:
 
 
 def extensions(world: EmulatedCluster, node: NodeState) -> list[dict[str, Any]]:
-    specs = world.factory.extension_statuses(node.slot.schematic, world.factory_url)
-    missing = set(node.slot.missing_extensions)
+    specs = world.factory.extension_statuses(node.slot.schematic, world.factory_url,
+                                             talos_version=node.slot.version)
+    missing = {m.rsplit("/", 1)[-1] for m in node.slot.missing_extensions}
     out = []
     for spec in specs:
         if spec["metadata"]["name"] in missing:

@@ -1,0 +1,1 @@
+"""The emulated Talos Image Factory: models.py (state and rules), routes.py (HTTP), errors.py."""

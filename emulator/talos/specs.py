@@ -1,0 +1,183 @@
+"""The emulated talosctl's command tree: real commands, their real flags (talosctl 1.9–1.12).
+
+`handler` names the implementation in commands.HANDLERS; a real talosctl command the lab does
+not emulate has handler None and answers `not emulated: talosctl <args>` (emulator/COVERAGE.md).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from emulator.talos.flags import (
+    GLOBAL_FLAGS,
+    Command,
+    Flag,
+    FlagError,
+    exact_args,
+    help_text,
+    maximum_args,
+    no_args,
+    parse_command_line as _parse,
+    range_args,
+)
+
+CommandSpec = Command
+
+_UPGRADE_FLAGS = (
+    Flag("image", shorthand="i", default="ghcr.io/siderolabs/installer:v1.11.6",
+         help="the container image to use for performing the install"),
+    Flag("preserve", "bool", False, shorthand="p", hidden=True,
+         help="preserve data"),
+    Flag("stage", "bool", False, shorthand="s",
+         help="stage the upgrade to perform it after a reboot"),
+    Flag("force", "bool", False, shorthand="f",
+         help="force the upgrade (skip checks on etcd health and members, might lead to data loss)"),
+    Flag("reboot-mode", default="default", shorthand="m",
+         help='select the reboot mode during upgrade. Mode "powercycle" bypasses kexec. Valid '
+              'values are: ["default" "powercycle"].'),
+    Flag("insecure", "bool", False,
+         help="upgrade using the insecure (encrypted with no auth) maintenance service"),
+    Flag("wait", "bool", True, help="wait for the operation to complete, tracking its progress. "
+         "always set to true when --debug is set"),
+    Flag("debug", "bool", False, help="debug operation from kernel logs. --wait is set to true "
+         "when this flag is set"),
+    Flag("timeout", "duration", 1800.0, help="time to wait for the operation is complete if "
+         "--debug or --wait is set"),
+)
+
+_NOT_EMULATED = ("apply-config", "bootstrap", "config", "containers", "copy", "dashboard",
+                 "disks", "events", "gen", "image", "inspect", "kubeconfig", "list", "logs",
+                 "memory", "mounts", "netstat", "processes", "reset", "restart", "shutdown",
+                 "stats", "support", "time", "usage", "validate", "edit", "patch", "cluster",
+                 "wipe", "meta", "pcap", "service", "cgroups")
+
+
+def _tree() -> Command:
+    root = Command("talosctl", short="A CLI for out-of-band management of Kubernetes nodes "
+                   "created by Talos", persistent_flags=GLOBAL_FLAGS, runnable=False)
+    etcd = Command("etcd", short="Manage etcd", runnable=False)
+    alarm = Command("alarm", short="Manage etcd alarms", runnable=False)
+    alarm.add(Command("list", short="List the etcd alarms for the node.", args=no_args,
+                      handler="etcd alarm list"),
+              Command("disarm", short="Disarm the etcd alarms for the node.", args=no_args))
+    etcd.add(
+        alarm,
+        Command("members", short="Get the list of etcd cluster members", args=no_args,
+                handler="etcd members"),
+        Command("status", short="Get the status of etcd cluster member", args=no_args,
+                handler="etcd status"),
+        Command("snapshot <path>", short="Stream snapshot of the etcd node to the path.",
+                args=exact_args(1), handler="etcd snapshot"),
+        Command("remove-member <member ID>", short="Remove the node from etcd cluster",
+                args=exact_args(1), handler="etcd remove-member"),
+        Command("leave", short="Tell nodes to leave etcd cluster", args=no_args,
+                handler="etcd leave"),
+        Command("forfeit-leadership", short="Tell node to forfeit etcd cluster leadership",
+                args=no_args, handler="etcd forfeit-leadership"),
+        Command("defrag", short="Defragment etcd database on the node", args=no_args),
+    )
+    root.add(
+        Command("version", short="Prints the version", args=no_args, handler="version", flags=(
+            Flag("client", "bool", False, help="Print client version only"),
+            Flag("short", "bool", False, help="Print the short version"),
+            Flag("insecure", "bool", False, shorthand="i",
+                 help="use Talos maintenance mode API"),
+            Flag("json", "bool", False, hidden=True, help="Print the version in JSON format"),
+        )),
+        Command("get <type> [<id>]", aliases=("g",), short="Get a specific resource or list of "
+                "resources (use 'talosctl get rd' to see all available resource types).",
+                args=range_args(1, 2), handler="get", flags=(
+                    Flag("output", default="table", shorthand="o", help="output mode "
+                         "(json, table, yaml, jsonpath)"),
+                    Flag("namespace", help="resource namespace (default is to use default "
+                         "namespace per resource)"),
+                    Flag("watch", "bool", False, shorthand="w", help="watch resource changes"),
+                    Flag("insecure", "bool", False, shorthand="i",
+                         help="get resources using the insecure (encrypted with no auth) "
+                              "maintenance service"),
+                )),
+        etcd,
+        Command("health", short="Check cluster health", args=no_args, handler="health", flags=(
+            Flag("control-plane-nodes", "stringSlice", help="specify IPs of control plane nodes"),
+            Flag("worker-nodes", "stringSlice", help="specify IPs of worker nodes"),
+            Flag("init-node", help="specify IPs of init node"),
+            Flag("k8s-endpoint", help="use endpoint instead of kubeconfig default"),
+            Flag("server", "bool", True, help="run server-side check"),
+            Flag("wait-timeout", "duration", 1200.0,
+                 help="timeout to wait for the cluster to be ready"),
+            Flag("run-e2e", "bool", False, help="run Kubernetes e2e test"),
+        )),
+        Command("upgrade", short="Upgrade Talos on the target node", args=no_args,
+                handler="upgrade", flags=_UPGRADE_FLAGS),
+        Command("rollback", short="Rollback a node to the previous installation", args=no_args,
+                handler="rollback"),
+        Command("reboot", short="Reboot a node", args=no_args, handler="reboot", flags=(
+            Flag("mode", default="default", shorthand="m", help="select the reboot mode: "
+                 '"default", "powercycle" (skips kexec)'),
+            Flag("wait", "bool", True, help="wait for the operation to complete, tracking its "
+                 "progress. always set to true when --debug is set"),
+            Flag("debug", "bool", False, help="debug operation from kernel logs. --wait is set "
+                 "to true when this flag is set"),
+            Flag("timeout", "duration", 1800.0, help="time to wait for the operation is complete "
+                 "if --debug or --wait is set"),
+        )),
+        Command("read <path>", short="Read a file on the machine", args=exact_args(1),
+                handler="read"),
+        Command("dmesg", short="Retrieve kernel logs", args=no_args, handler="dmesg", flags=(
+            Flag("follow", "bool", False, shorthand="f", help="specify if the kernel log should "
+                 "be streamed"),
+            Flag("tail", "bool", False, help="specify if only new messages should be sent "
+                 "(makes sense only when combined with --follow)"),
+        )),
+        Command("services [<id>]", aliases=("service",), short="Retrieve the state of a service "
+                "(or all services), control service state", args=maximum_args(3),
+                handler="services"),
+        Command("upgrade-k8s", short="Upgrade Kubernetes control plane in the Talos cluster.",
+                args=no_args, handler="upgrade-k8s", flags=(
+                    Flag("to", default="1.34.1", help="the Kubernetes control plane version "
+                         "to upgrade to"),
+                    Flag("from", help="the Kubernetes control plane version to upgrade from"),
+                    Flag("endpoint", help="the cluster control plane endpoint"),
+                    Flag("dry-run", "bool", False, help="skip the actual upgrade and show the "
+                         "upgrade plan instead"),
+                    Flag("pre-pull-images", "bool", True, help="pre-pull images before upgrade"),
+                    Flag("upgrade-kubelet", "bool", True, help="upgrade kubelet service"),
+                    Flag("with-docs", "bool", True, help="patch all machine configs adding the "
+                         "documentation for each field"),
+                    Flag("with-examples", "bool", True, help="patch all machine configs with the "
+                         "commented examples"),
+                )),
+    )
+    for name in _NOT_EMULATED:
+        if root.find_next(name) is None:
+            root.add(Command(name, short="(not emulated by the lab)"))
+    return root
+
+
+ROOT = _tree()
+
+
+def _walk(cmd: Command) -> list[Command]:
+    out = [cmd]
+    for sub in cmd.subcommands:
+        out += _walk(sub)
+    return out
+
+
+COMMANDS: tuple[Command, ...] = tuple(_walk(ROOT))
+
+
+def parse_command_line(argv: list[str]) -> tuple[Command, dict[str, Any], list[str]]:
+    """Return (command, flag values, positional args); raise FlagError with cobra's text."""
+    parsed = _parse(ROOT, argv)
+    if parsed.help:
+        raise HelpRequested(help_text(parsed.command))
+    return parsed.command, parsed.values, parsed.args
+
+
+class HelpRequested(FlagError):
+    """-h/--help or a non-runnable command: cobra prints help on stdout and exits 0."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__("")
+        self.text = text
