@@ -165,8 +165,8 @@ class LabServer:
     # ---- faults --------------------------------------------------------------------------
     async def inject(self, fault: Fault) -> None:
         """Record a fault and apply it now if it is immediate."""
-        from emulator.faults import KINDS
         from emulator.faultapply import apply_immediate
+        from emulator.faults import KINDS
 
         assert self.world is not None
         immediate = KINDS[fault.kind][0] or (fault.kind == "api_unreachable" and not fault.node)

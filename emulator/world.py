@@ -19,6 +19,7 @@ from emulator.faults import Fault
 from emulator.spec import LabSpec
 from emulator.views import WorldViews
 
+
 def now_rfc3339() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 

@@ -17,8 +17,10 @@ from emulator.talos.flags import (
     help_text,
     maximum_args,
     no_args,
-    parse_command_line as _parse,
     range_args,
+)
+from emulator.talos.flags import (
+    parse_command_line as _parse,
 )
 
 CommandSpec = Command

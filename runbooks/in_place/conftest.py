@@ -18,7 +18,6 @@ from model.profile import Profile
 from model.snapshot import ClusterSnapshot
 
 
-
 @pytest.hookimpl(trylast=True)
 def pytest_configure(config: pytest.Config) -> None:
     upgrade.install(config)

@@ -1,0 +1,75 @@
+"""pytest fixtures for a fresh lab per test (the same code path as `python -m emulator up`).
+
+    def test_x(make_lab):
+        lab = make_lab(faults=[{"kind": "cordoned", "node": "w2"}],
+                       timeouts={"node_ready": "5s"})
+        assert lab.talosctl("version", "-n", lab.address("cp1")).returncode == 0
+
+`lab` is a default lab; `make_lab(...)` takes a profile variant (upgrade timeouts, lab timings,
+extra workers, a different version) and faults applied at start-up. Every lab started is
+stopped at the end of the test, whatever happened.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from emulator.api import DEFAULT_PROFILE, Lab
+
+
+def write_profile(dest: Path, *, timeouts: dict[str, str] | None = None,
+                  timings: dict[str, float] | None = None, talos: str | None = None,
+                  kubernetes: str | None = None, target: dict[str, str] | None = None,
+                  extra: dict[str, Any] | None = None) -> Path:
+    """A copy of clusters/lab.yaml with some fields changed; return its path."""
+    raw = yaml.safe_load(DEFAULT_PROFILE.read_text())
+    raw = copy.deepcopy(raw)
+    if timeouts:
+        raw.setdefault("upgrade", {}).setdefault("timeouts", {}).update(timeouts)
+    if timings:
+        raw.setdefault("lab", {}).setdefault("timings", {}).update(timings)
+    if talos:
+        raw["talos"]["version"] = talos
+    if kubernetes:
+        raw["talos"]["kubernetes"] = kubernetes
+    if target:
+        raw.setdefault("upgrade", {})["target"] = target
+    for key, value in (extra or {}).items():
+        raw[key] = value
+    dest.write_text(yaml.safe_dump(raw, sort_keys=False))
+    return dest
+
+
+@pytest.fixture
+def make_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[..., Lab]]:
+    labs: list[Lab] = []
+
+    def start(*, faults: list[dict[str, Any]] | None = None, extra_workers: int | None = None,
+              in_process: bool = False, **profile_changes: Any) -> Lab:
+        base = tmp_path_factory.mktemp("lab")
+        profile = write_profile(base / "lab.yaml", **profile_changes) if profile_changes \
+            else DEFAULT_PROFILE
+        faults_file = None
+        if faults:
+            faults_file = base / "faults.yaml"
+            faults_file.write_text(yaml.safe_dump(faults))
+        lab = Lab.start(base / "run", profile, faults_file, extra_workers=extra_workers,
+                        in_process=in_process)
+        labs.append(lab)
+        return lab
+
+    yield start
+    for lab in labs:
+        lab.stop()
+
+
+@pytest.fixture
+def lab(make_lab: Callable[..., Lab]) -> Lab:
+    """A fresh default lab (3 control planes, 3 workers, v1.9.2 / 1.32.0)."""
+    return make_lab()

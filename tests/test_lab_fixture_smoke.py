@@ -1,0 +1,16 @@
+"""The lab fixture gives a running lab and stops it afterwards."""
+
+from __future__ import annotations
+
+import os
+
+
+def test_lab_fixture_starts_and_answers(lab) -> None:  # type: ignore[no-untyped-def]
+    status = lab.status()
+    assert [n["name"] for n in status["nodes"]] == ["cp1", "cp2", "cp3", "w1", "w2", "w3"]
+    done = lab.talosctl("get", "version", "-n", lab.address("w1"), "-o", "json")
+    assert done.returncode == 0, done.stderr
+    assert '"version": "v1.9.2"' in done.stdout
+    pid = lab.state["pid"]
+    lab.stop()
+    assert not os.path.exists(f"/proc/{pid}") or open(f"/proc/{pid}/stat").read().split()[2] == "Z"
