@@ -239,7 +239,8 @@ def check_drain_not_blocked(snapshot: ClusterSnapshot, nodes_to_drain: list[str]
                     "at least one allowed disruption for pods on nodes to drain",
                     f"0 allowed (healthy {pdb.current_healthy}/{pdb.desired_healthy} wanted); "
                     f"it covers pod {pod.key} on {pod.node}, so draining {pod.node} would block",
-                    f"scale the workload up or relax the budget: 'kubectl -n {pdb.namespace} get pdb "
+                    "scale the workload up or relax the budget: "
+                    f"'kubectl -n {pdb.namespace} get pdb "
                     f"{pdb.name} -o yaml'",
                     Category.WORKLOADS,
                 )

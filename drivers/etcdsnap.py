@@ -57,7 +57,8 @@ def verify_snapshot(path: Path, talosctl_stdout: str, node: str, runner: Runner,
         raise ToolNotFound(f"{etcdctl}: not found; it is needed to verify the etcd snapshot "
                            "(apt-get install etcd-client)")
     done = runner.run([etcdctl, "snapshot", "status", str(path), "-w", "json"], timeout=60,
-                      env={"ETCDCTL_API": "3"}, title=f"verify snapshot: etcdctl snapshot status {path.name}")
+                      env={"ETCDCTL_API": "3"},
+                      title=f"verify snapshot: etcdctl snapshot status {path.name}")
     try:
         status = json.loads(done.stdout)
     except ValueError:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import allure
 import urllib3
@@ -18,7 +18,6 @@ from kubernetes.client.exceptions import ApiException
 
 from drivers.errors import KubeError
 
-T = TypeVar("T")
 FLUX = (("kustomize.toolkit.fluxcd.io", "v1", "kustomizations", "Kustomization"),
         ("helm.toolkit.fluxcd.io", "v2", "helmreleases", "HelmRelease"))
 VELERO = ("velero.io", "v1", "backups")
@@ -32,7 +31,8 @@ class Kube:
             raise KubeError(f"kubeconfig {kubeconfig} does not exist")
         cfg = client.Configuration()
         try:
-            config.load_kube_config(config_file=str(kubeconfig), client_configuration=cfg)
+            config.load_kube_config(  # type: ignore[no-untyped-call]
+                config_file=str(kubeconfig), client_configuration=cfg)
         except Exception as e:
             raise KubeError(f"kubeconfig {kubeconfig}: {e}") from None
         cfg.retries = 0  # waiting is the caller's job (wait_until), not urllib3's
@@ -67,10 +67,15 @@ class Kube:
                 raise KubeError(f"kubernetes {what}: API server {self.server} unreachable: "
                                 f"{type(e).__name__}") from None
 
-    def _do(self, what: str, fn: Callable[..., T], *args: Any, **kw: Any) -> T:
+    def _do(self, what: str, fn: Callable[..., Any], *args: Any, **kw: Any) -> Any:
+        """fn(*args, **kw) with the request timeout, as an Allure step; raise KubeError."""
         with self._call(what):
             return fn(*args, _request_timeout=self.timeout, **kw)
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def _plain(self, obj: object) -> Any:
+        """A client model as plain JSON-ready data (dicts, lists, strings)."""
+        return self.api.sanitize_for_serialization(obj)  # type: ignore[no-untyped-call]
 
     def _write(self, what: str) -> None:
         if self.read_only:
@@ -81,7 +86,7 @@ class Kube:
     # ---- reads (raw dicts: sanitized by the client, so checks see plain data) ----------------
     def _items(self, what: str, fn: Callable[..., Any], **kw: Any) -> list[dict[str, Any]]:
         result = self._do(what, fn, **kw)
-        items: list[dict[str, Any]] = self.api.sanitize_for_serialization(result).get("items", [])
+        items: list[dict[str, Any]] = self._plain(result).get("items", [])
         return items
 
     def nodes(self) -> list[dict[str, Any]]:
@@ -148,14 +153,14 @@ class Kube:
             if "HTTP 404" in str(e):
                 return None
             raise
-        lease: dict[str, Any] = self.api.sanitize_for_serialization(result)
+        lease: dict[str, Any] = self._plain(result)
         return lease
 
     def create_lease(self, namespace: str, body: dict[str, Any]) -> dict[str, Any]:
         self._write("create lease")
         result = self._do(f"create lease {namespace}/{body['metadata']['name']}",
                           self.coord.create_namespaced_lease, namespace, body)
-        lease: dict[str, Any] = self.api.sanitize_for_serialization(result)
+        lease: dict[str, Any] = self._plain(result)
         return lease
 
     def replace_lease(self, namespace: str, body: dict[str, Any]) -> dict[str, Any]:
@@ -163,7 +168,7 @@ class Kube:
         name = body["metadata"]["name"]
         result = self._do(f"replace lease {namespace}/{name}",
                           self.coord.replace_namespaced_lease, name, namespace, body)
-        lease: dict[str, Any] = self.api.sanitize_for_serialization(result)
+        lease: dict[str, Any] = self._plain(result)
         return lease
 
     def delete_lease(self, namespace: str, name: str) -> None:
@@ -176,4 +181,4 @@ class Kube:
         return items
 
     def close(self) -> None:
-        self.api.close()
+        self.api.close()  # type: ignore[no-untyped-call]

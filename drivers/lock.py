@@ -1,15 +1,17 @@
 """The cluster lock: a coordination.k8s.io Lease in kube-system, held for a whole runbook session.
 
-The holder identity names who holds it (user@host, runbook, change reference, start time). A
-second session is refused with that identity; an expired lease is taken over with a warning;
-the same user@host and runbook re-taking its own lease (a resumed session after a crash) is
-allowed with a warning. A background thread renews it; release deletes it.
+The holder identity names who holds it (user@host, pid, runbook, change reference, start time).
+A second session is refused with that identity (also one of the same user on the same host, while
+the holding process lives); an expired lease is taken over with a warning; a lease left by a
+session of the same user, host and runbook whose process is gone (killed, then resumed) is
+re-taken with a warning. A background thread renews it (`renewals` counts); release deletes it.
 """
 
 from __future__ import annotations
 
 import getpass
 import json
+import os
 import socket
 import threading
 import time
@@ -33,28 +35,43 @@ def _micro(t: float) -> str:
 
 
 def _parse_micro(text: str | None) -> float | None:
+    """Epoch seconds of a Lease time: '...Z' as written, or the client's isoformat with an
+    offset ('2026-01-01T00:00:00.123456+00:00'); None when absent or unreadable."""
     if not text:
         return None
-    for fmt in ("%Y-%m-%dT%H:%M:%S.%fZ", "%Y-%m-%dT%H:%M:%SZ"):
-        try:
-            return datetime.strptime(text, fmt).replace(tzinfo=UTC).timestamp()
-        except ValueError:
-            continue
-    return None
+    try:
+        when = datetime.fromisoformat(str(text).replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return (when if when.tzinfo else when.replace(tzinfo=UTC)).timestamp()
+
+
+def _pid_alive(pid: str) -> bool:
+    try:
+        os.kill(int(pid), 0)
+    except (ValueError, ProcessLookupError):
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 @dataclass(frozen=True)
 class Holder:
+    """Who holds the lock: user@host, the holding process, runbook, change reference, start."""
+
     user: str
     host: str
     runbook: str
     change: str
     started: str
+    pid: str = ""
 
     @classmethod
     def me(cls, runbook: str, change: str) -> Holder:
+        """The identity of this process."""
         return cls(getpass.getuser(), socket.gethostname(), runbook, change,
-                   datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"))
+                   datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"), str(os.getpid()))
 
     def identity(self) -> str:
         return json.dumps(self.__dict__, sort_keys=True)
@@ -69,10 +86,16 @@ class Holder:
 
     def __str__(self) -> str:
         change = f", change {self.change}" if self.change else ""
-        return f"{self.user}@{self.host} (runbook {self.runbook}{change}, since {self.started})"
+        pid = f", pid {self.pid}" if self.pid else ""
+        return (f"{self.user}@{self.host} (runbook {self.runbook}{change}{pid}, "
+                f"since {self.started})")
 
-    def same_session_owner(self, other: Holder) -> bool:
-        return (self.user, self.host, self.runbook) == (other.user, other.host, other.runbook)
+    def left_by_dead_session_of(self, me: Holder) -> bool:
+        """True when this holder is an earlier session of `me` (same user, host and runbook)
+        whose process no longer runs on this host (a killed session being resumed)."""
+        if (self.user, self.host, self.runbook) != (me.user, me.host, me.runbook):
+            return False
+        return self.pid != me.pid and not (self.pid and _pid_alive(self.pid))
 
 
 class ClusterLock:
@@ -88,6 +111,8 @@ class ClusterLock:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.renew_errors: list[str] = []
+        self.renewals = 0
+        self.lost: str | None = None  # why the lock is no longer ours (taken over, deleted)
 
     def _body(self, acquired: float, rv: str | None = None, transitions: int = 0
               ) -> dict[str, Any]:
@@ -100,6 +125,22 @@ class ClusterLock:
                          "leaseDurationSeconds": self.duration,
                          "acquireTime": _micro(acquired), "renewTime": _micro(self.clock()),
                          "leaseTransitions": transitions}}
+
+    def held_by_other(self) -> str | None:
+        """Read-only: why acquire() would refuse now (the holder), or None when it would not."""
+        lease = self.kube.get_lease(NAMESPACE, LEASE_NAME)
+        if lease is None:
+            return None
+        spec = lease.get("spec") or {}
+        other = Holder.parse(spec.get("holderIdentity"))
+        expires = (_parse_micro(spec.get("renewTime")) or 0.0) + float(
+            spec.get("leaseDurationSeconds") or 0)
+        if other is not None and other.left_by_dead_session_of(self.holder):
+            return None
+        if expires <= self.clock():
+            return None
+        who = str(other) if other else repr(spec.get("holderIdentity"))
+        return f"cluster is locked by {who}"
 
     def acquire(self) -> None:
         """Take the lock; raise LockHeld naming the holder when another session has it."""
@@ -115,8 +156,9 @@ class ClusterLock:
         transitions = int(spec.get("leaseTransitions") or 0) + 1
         rv = lease["metadata"].get("resourceVersion")
         who = str(other) if other else repr(spec.get("holderIdentity"))
-        if other is not None and other.same_session_owner(self.holder):
-            self.warnings.append(f"re-taking our own lock left by an earlier session: {who}")
+        if other is not None and other.left_by_dead_session_of(self.holder):
+            self.warnings.append(f"re-took the lock left by an earlier session that is gone: "
+                                 f"{who}")
         elif expires > now:
             raise LockHeld(f"cluster is locked by {who}; the lease "
                            f"kube-system/{LEASE_NAME} expires in {expires - now:.0f} s unless "
@@ -129,16 +171,21 @@ class ClusterLock:
         self.kube.replace_lease(NAMESPACE, self._body(now, rv, transitions))
 
     def renew(self) -> None:
+        """Push renewTime forward; raise LockHeld (and set `lost`) when the lease is gone or
+        held by someone else."""
         lease = self.kube.get_lease(NAMESPACE, LEASE_NAME)
         if lease is None:
-            raise LockHeld("the cluster lock disappeared while this session held it")
+            self.lost = "the cluster lock disappeared while this session held it"
+            raise LockHeld(self.lost)
         other = Holder.parse((lease.get("spec") or {}).get("holderIdentity"))
         if other != self.holder:
-            raise LockHeld(f"the cluster lock was taken over by {other}")
+            self.lost = f"the cluster lock was taken over by {other}"
+            raise LockHeld(self.lost)
         body = self._body(_parse_micro(lease["spec"].get("acquireTime")) or self.clock(),
                           lease["metadata"].get("resourceVersion"),
                           int(lease["spec"].get("leaseTransitions") or 0))
         self.kube.replace_lease(NAMESPACE, body)
+        self.renewals += 1
 
     def start_renewing(self, every: float | None = None) -> None:
         """Renew in a background thread every duration/3 seconds until release()."""
@@ -150,15 +197,19 @@ class ClusterLock:
                     self.renew()
                 except DriverError as e:  # keep trying; the report shows it
                     self.renew_errors.append(str(e))
+                    if self.lost is not None:
+                        return
 
         self._thread = threading.Thread(target=loop, name="cluster-lock-renewal", daemon=True)
         self._thread.start()
 
-    def release(self) -> None:
-        """Stop renewing and delete the lease if we still hold it."""
+    def release(self) -> bool:
+        """Stop renewing and delete the lease if we still hold it; True when it was deleted."""
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=5)
         lease = self.kube.get_lease(NAMESPACE, LEASE_NAME)
         if lease is not None and Holder.parse(lease["spec"].get("holderIdentity")) == self.holder:
             self.kube.delete_lease(NAMESPACE, LEASE_NAME)
+            return True
+        return False

@@ -11,7 +11,8 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from drivers.errors import DriverError, ParseError
+from drivers import parse
+from drivers.errors import DriverError, ParseError, ToolNotFound
 from drivers.kube import Kube
 from drivers.talosctl import PerNode, Talosctl
 from model.profile import Profile
@@ -33,17 +34,29 @@ from model.snapshot import (
 )
 from model.versions import KubeVersion, TalosVersion, VersionError
 
+HARNESS_ERRORS = (ParseError, ToolNotFound)  # raised: the tool, not the cluster, is at fault
+
 
 def _get_all(talos: Talosctl, resource: str, targets: list[str]) -> PerNode:
+    """The resource on every target; a call that failed as a whole is an error for each node.
+
+    Output that cannot be parsed, or no talosctl at all, is the harness's problem, not the
+    nodes': ParseError and ToolNotFound are raised.
+    """
     try:
         return talos.get(resource, targets)
+    except HARNESS_ERRORS:
+        raise
     except DriverError as e:
         return PerNode({}, {t: str(e) for t in targets})
 
 
 def observe(profile: Profile, talos: Talosctl, kube: Kube, *, flux: bool | None = None
             ) -> ClusterSnapshot:
-    """Return what the cluster looks like now (never raises for an unanswering node or API)."""
+    """Return what the cluster looks like now (never raises for an unanswering node or API).
+
+    Raises ParseError (talosctl output not in the reference's format) or ToolNotFound.
+    """
     taken = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     nodes = list(profile.all_nodes)
     targets = [n.target for n in nodes]
@@ -98,7 +111,9 @@ def _observe_etcd(talos: Talosctl, cps: list[str], names: dict[str, str]) -> Etc
             members_by[node] = err
         for node, rows in members.values.items():
             members_by[node] = tuple(_member(r) for r in rows)
-    except (DriverError, ParseError) as e:
+    except HARNESS_ERRORS:
+        raise
+    except DriverError as e:
         members_by = dict.fromkeys(cps, str(e))
     try:
         status = talos.etcd_status(cps)
@@ -106,7 +121,9 @@ def _observe_etcd(talos: Talosctl, cps: list[str], names: dict[str, str]) -> Etc
             status_by[node] = err
         for node, row in status.values.items():
             status_by[node] = _status(row) if row else "no status row"
-    except (DriverError, ParseError) as e:
+    except HARNESS_ERRORS:
+        raise
+    except DriverError as e:
         status_by = dict.fromkeys(cps, str(e))
     alarms: list[EtcdAlarm] = []
     alarms_error = None
@@ -115,9 +132,12 @@ def _observe_etcd(talos: Talosctl, cps: list[str], names: dict[str, str]) -> Etc
         try:
             found = talos.etcd_alarms(reachable[:1])
             for rows in found.values.values():
-                alarms += [EtcdAlarm(int(r["MEMBER"], 16), r["ALARM"]) for r in rows]
+                alarms += [EtcdAlarm(parse.hex_id(r["MEMBER"], "talosctl etcd alarm list"),
+                                     r["ALARM"]) for r in rows]
             if found.errors:
                 alarms_error = "; ".join(f"{k}: {v}" for k, v in found.errors.items())
+        except HARNESS_ERRORS:
+            raise
         except DriverError as e:
             alarms_error = str(e)
     else:
@@ -132,18 +152,22 @@ def _member(row: dict[str, str]) -> EtcdMember:
     def urls(v: str) -> tuple[str, ...]:
         return tuple(u for u in v.split(",") if u)
 
-    return EtcdMember(id=int(row["ID"], 16), hostname=row.get("HOSTNAME", ""),
+    return EtcdMember(id=parse.hex_id(row["ID"], "talosctl etcd members"),
+                      hostname=row.get("HOSTNAME", ""),
                       peer_urls=urls(row.get("PEER URLS", "")),
                       client_urls=urls(row.get("CLIENT URLS", "")),
                       learner=row.get("LEARNER", "false") == "true")
 
 
 def _status(row: dict[str, str]) -> EtcdStatus:
+    what = "talosctl etcd status"
     errors = tuple(e.strip() for e in row.get("ERRORS", "").split(", ") if e.strip())
-    return EtcdStatus(member_id=int(row["MEMBER"], 16), db_size=row.get("DB SIZE", ""),
-                      in_use=row.get("IN USE", ""), leader_id=int(row["LEADER"], 16),
-                      raft_index=int(row["RAFT INDEX"]), raft_term=int(row["RAFT TERM"]),
-                      raft_applied_index=int(row["RAFT APPLIED INDEX"]),
+    return EtcdStatus(member_id=parse.hex_id(row["MEMBER"], what), db_size=row.get("DB SIZE", ""),
+                      in_use=row.get("IN USE", ""), leader_id=parse.hex_id(row["LEADER"], what),
+                      raft_index=parse.integer(row["RAFT INDEX"], what, "RAFT INDEX"),
+                      raft_term=parse.integer(row["RAFT TERM"], what, "RAFT TERM"),
+                      raft_applied_index=parse.integer(row["RAFT APPLIED INDEX"], what,
+                                                       "RAFT APPLIED INDEX"),
                       learner=row.get("LEARNER") == "true", errors=errors)
 
 
@@ -158,8 +182,9 @@ def _observe_kube(kube: Kube, flux: bool) -> dict[str, Any]:
     out: dict[str, Any] = {"api_server_version": _kube_version(kube.version())}
     k8s_nodes = []
     for n in kube.nodes():
-        cond = next((c for c in (n.get("status", {}).get("conditions") or [])
-                     if c.get("type") == "Ready"), {})
+        cond: dict[str, Any] = next(
+            (c for c in (n.get("status", {}).get("conditions") or [])
+             if c.get("type") == "Ready"), {})
         info = n.get("status", {}).get("nodeInfo") or {}
         labels = n["metadata"].get("labels") or {}
         ip = next((a["address"] for a in n.get("status", {}).get("addresses") or []
@@ -218,7 +243,8 @@ def _pod(p: dict[str, Any]) -> Pod:
                     if (s.get("state") or {}).get("waiting")), None)
     owners = p["metadata"].get("ownerReferences") or []
     return Pod(namespace=p["metadata"]["namespace"], name=p["metadata"]["name"],
-               phase=str(status.get("phase", "Unknown")), node=(p.get("spec") or {}).get("nodeName"),
+               phase=str(status.get("phase", "Unknown")),
+               node=(p.get("spec") or {}).get("nodeName"),
                ready=ready, restarts=sum(int(s.get("restartCount") or 0) for s in statuses),
                waiting_reason=waiting, labels=p["metadata"].get("labels") or {},
                images=_images({"spec": p.get("spec") or {}}),
@@ -226,7 +252,7 @@ def _pod(p: dict[str, Any]) -> Pod:
 
 
 def _flux(f: dict[str, Any]) -> FluxObject:
-    cond = next((c for c in (f.get("status") or {}).get("conditions") or []
+    cond: dict[str, Any] = next((c for c in (f.get("status") or {}).get("conditions") or []
                  if c.get("type") == "Ready"), {})
     return FluxObject(kind=str(f.get("kind")), namespace=f["metadata"]["namespace"],
                       name=f["metadata"]["name"], ready=str(cond.get("status", "Unknown")),

@@ -3,18 +3,21 @@
 - `get -o json`: concatenated 4-space-indented objects (not an array), ids may be numbers.
 - tables (etcd members/status/alarm list): tabwriter columns, parsed by header name, so both
   the pre-1.11 and the 1.11+ etcd status column sets work.
-- multi-node errors: `N error(s) occurred:` followed by `\t* <node>: <error>` lines.
+- multi-node errors: `N error(s) occurred:` followed by `\t* <error>` lines; proxied calls
+  (etcd ...) prefix the error with the node (`\t* <node>: <error>`), `get` does not.
 """
 
 from __future__ import annotations
 
 import json
 import re
+from collections.abc import Sequence
 from typing import Any
 
 from drivers.errors import ParseError
 
-_MULTI_ITEM = re.compile(r"^\s*\*\s+(?P<node>[^:\s]+):\s?(?P<error>.*)$")
+_MULTI_ITEM = re.compile(r"^\s*\*\s+(?P<text>\S.*)$")
+_NODE_PREFIX = re.compile(r"^(?P<node>\S+?):\s(?P<error>.*)$")
 _COL_SPLIT = re.compile(r"\S+(?: \S+)*")
 
 
@@ -79,14 +82,35 @@ def hex_id(value: str, what: str) -> int:
         raise ParseError(what, f"member id {value!r} is not hex", value) from None
 
 
-def node_errors(stderr: str) -> dict[str, str]:
-    """Per-node errors of a multi-node talosctl call (`* <node>: <error>` lines)."""
-    out: dict[str, str] = {}
+def integer(value: str, what: str, column: str) -> int:
+    """A table cell as an int; ParseError naming the column otherwise."""
+    try:
+        return int(value)
+    except ValueError:
+        raise ParseError(what, f"{column} {value!r} is not a number", value) from None
+
+
+def error_items(stderr: str, nodes: Sequence[str]) -> tuple[dict[str, str], list[str]]:
+    """The `* ...` error lines of a multi-node call: (errors by node, for lines prefixed with
+    one of `nodes`; the other lines, whose node is not named)."""
+    by_node: dict[str, str] = {}
+    unnamed: list[str] = []
     for line in stderr.splitlines():
         m = _MULTI_ITEM.match(line)
-        if m:
-            out[m["node"]] = m["error"].strip()
-    return out
+        if not m:
+            continue
+        text = m["text"].strip()
+        prefix = _NODE_PREFIX.match(text)
+        if prefix and prefix["node"] in nodes:
+            by_node[prefix["node"]] = prefix["error"].strip()
+        else:
+            unnamed.append(text)
+    return by_node, unnamed
+
+
+def mentions(text: str, address: str) -> bool:
+    """Whether text names address as a whole (`10.0.0.1` is not in `dial tcp 10.0.0.12:50000`)."""
+    return re.search(rf"(?<![\w.:]){re.escape(address)}(?![\w.])", text) is not None
 
 
 def version_json(text: str) -> list[dict[str, Any]]:

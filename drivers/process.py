@@ -11,7 +11,7 @@ import os
 import shlex
 import subprocess
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 import allure
@@ -48,32 +48,50 @@ class Runner:
 
     def run(self, argv: Sequence[str], *, timeout: float, check: bool = True,
             env: dict[str, str] | None = None, title: str | None = None) -> Completed:
-        """Run argv; return Completed, raise CommandFailed (check) / CommandTimeout / ToolNotFound."""
+        """Run argv as an Allure step; return Completed.
+
+        Raises CommandFailed (non-zero exit, when check), CommandTimeout or ToolNotFound.
+        """
         shown = self.redact(shlex.join(argv))
         with allure.step(title or f"$ {shown}"):
-            started = time.monotonic()
             self.calls += 1
             try:
-                proc = subprocess.run(list(argv), capture_output=True, text=True, timeout=timeout,
-                                      env={**os.environ, **(env or {})}, check=False,
-                                      stdin=subprocess.DEVNULL)
-            except FileNotFoundError:
-                raise ToolNotFound(f"{argv[0]}: not found (check the profile's talos.talosctl "
-                                   "and your PATH)") from None
-            except PermissionError:
-                raise ToolNotFound(f"{argv[0]}: not executable") from None
-            except subprocess.TimeoutExpired:
+                done = execute(argv, timeout=timeout, env=env, shown=shown, redact=self.redact)
+            except CommandTimeout:
                 allure.attach(f"{shown}\ntimed out after {timeout:g} s", "timeout",
                               allure.attachment_type.TEXT)
-                raise CommandTimeout(shown, timeout) from None
-            done = Completed(shown, proc.returncode, self.redact(proc.stdout),
-                             self.redact(proc.stderr), time.monotonic() - started)
+                raise
             self.history.append(done)
             del self.history[:-50]
             _attach(done)
         if check and done.exit_code != 0:
             raise CommandFailed(shown, done.exit_code, done.stderr, done.stdout)
         return done
+
+
+def execute(argv: Sequence[str], *, timeout: float, env: dict[str, str] | None = None,
+            shown: str | None = None, redact: Callable[[str], str] = str) -> Completed:
+    """Run argv without evidence (usable before any test runs); return Completed.
+
+    Raises ToolNotFound (absent or not executable) or CommandTimeout (killed after timeout).
+    """
+    shown = shown or redact(shlex.join(argv))
+    started = time.monotonic()
+    try:
+        proc = subprocess.run(list(argv), capture_output=True, text=True, timeout=timeout,
+                              env={**os.environ, **(env or {})}, check=False,
+                              stdin=subprocess.DEVNULL)
+    except FileNotFoundError:
+        raise ToolNotFound(f"{argv[0]}: not found (check the profile's talos.talosctl "
+                           "and your PATH)") from None
+    except PermissionError:
+        raise ToolNotFound(f"{argv[0]}: not executable") from None
+    except OSError as e:  # e.g. a script without a #! line
+        raise ToolNotFound(f"{argv[0]}: cannot be run: {e.strerror or e}") from None
+    except subprocess.TimeoutExpired:
+        raise CommandTimeout(shown, timeout) from None
+    return Completed(shown, proc.returncode, redact(proc.stdout), redact(proc.stderr),
+                     time.monotonic() - started)
 
 
 def _attach(done: Completed) -> None:

@@ -7,18 +7,60 @@ read-only mode (the health gate). Every call has a timeout and is an Allure step
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from drivers import parse
 from drivers.errors import CommandFailed, ParseError, ReadOnlyViolation
-from drivers.process import Completed, Runner
+from drivers.process import Completed, Runner, execute
 
-MUTATING = frozenset({"upgrade", "upgrade-k8s", "reboot", "rollback", "etcd remove-member",
-                      "etcd leave", "etcd forfeit-leadership", "etcd snapshot", "apply-config",
-                      "reset", "shutdown", "bootstrap"})
+# Read-only mode is an allow-list: anything not known to only read is refused.
+READ_ONLY_VERBS = frozenset({
+    "get", "version", "read", "dmesg", "logs", "health", "containers", "stats", "processes",
+    "ls", "list", "time", "memory", "mounts", "disks", "netstat", "usage", "events", "cgroups",
+    "inspect"})
+READ_ONLY_COMMANDS = frozenset({  # commands of verbs that also have mutating sub-commands
+    ("etcd", "members"), ("etcd", "status"), ("etcd", "alarm", "list"), ("image", "list"),
+    ("image", "ls"), ("config", "info"), ("config", "contexts")})
+_GROUPS = {c[0] for c in READ_ONLY_COMMANDS}
+_SUBGROUPS = {"alarm", "downgrade"}  # etcd alarm <x>, etcd downgrade <x>
+
+
+def mutating_verb(args: Sequence[str]) -> str | None:
+    """The command words of args when they are not known to only read, else None."""
+    words = [a for a in args if not a.startswith("-")]
+    if not words or words[0] in READ_ONLY_VERBS:
+        return None
+    if words[0] == "service":  # `service [<id> [status]]` reads; start/stop/restart do not
+        return None if len(words) <= 2 or words[2] == "status" else " ".join(words[:3])
+    if any(tuple(words[:len(c)]) == c for c in READ_ONLY_COMMANDS):
+        return None
+    if words[0] not in _GROUPS:
+        return words[0]
+    return " ".join(words[:3] if words[1:2] and words[1] in _SUBGROUPS else words[:2])
+
+
+def client_tag(stdout: str) -> str:
+    """The tag in `talosctl version --client --short` output (`Talos v1.9.4` → `v1.9.4`)."""
+    for line in stdout.splitlines():
+        if line.strip().startswith("Talos "):
+            return line.strip().split(" ", 1)[1]
+    raise ParseError("talosctl version --client --short", "no 'Talos vX.Y.Z' line", stdout)
+
+
+def probe_client(binary: str, talosconfig: Path, timeout: float = 15.0) -> str:
+    """The talosctl client's tag, asked before any test runs (contacts no node).
+
+    Raises ToolNotFound, CommandTimeout, CommandFailed, or ParseError for a binary whose
+    output is not talosctl's.
+    """
+    argv = [binary, "--talosconfig", str(talosconfig), "version", "--client", "--short"]
+    done = execute(argv, timeout=timeout)
+    if done.exit_code != 0:
+        raise CommandFailed(done.command, done.exit_code, done.stderr, done.stdout)
+    return client_tag(done.stdout)
 
 
 @dataclass(frozen=True)
@@ -54,69 +96,91 @@ class Talosctl:
     def run(self, args: Sequence[str], nodes: Sequence[str] = (), *, timeout: float | None = None,
             check: bool = True, title: str | None = None) -> Completed:
         """Run one talosctl command; refuse mutations in read-only mode."""
-        verb = " ".join(a for a in args[:2] if not a.startswith("-"))
-        if self.read_only and (verb in MUTATING or verb.split(" ")[0] in MUTATING):
+        verb = mutating_verb(args) if self.read_only else None
+        if verb is not None:
             raise ReadOnlyViolation(f"read-only run: refusing mutating command `talosctl {verb}`")
         return self.runner.run(self.argv(args, nodes), timeout=timeout or self.timeout,
                                check=check, title=title)
 
-    def _multi(self, args: Sequence[str], nodes: Sequence[str]) -> Completed:
-        """Run a read over many nodes; a non-zero exit with per-node errors is not raised."""
+    def _read(self, args: Sequence[str], nodes: Sequence[str],
+              decode: Callable[[Completed, Sequence[str]], dict[str, list[Any]]]) -> PerNode:
+        """Run a read over many nodes in one process: node -> decoded values, node -> error.
+
+        A node's error is taken from its `* <node>: ...` line, or from an unnamed `* ...` line
+        that mentions its address; when unnamed errors remain that cannot be told apart, each
+        node that gave no output is asked on its own (so a healthy cluster costs one process).
+        Raises CommandFailed when the call failed without any per-node error.
+        """
         done = self.run(args, nodes, check=False)
-        if done.exit_code != 0 and not parse.node_errors(done.stderr):
+        errors, unnamed = parse.error_items(done.stderr, nodes)
+        if done.exit_code != 0 and not errors and not unnamed:
             raise CommandFailed(done.command, done.exit_code, done.stderr, done.stdout)
-        return done
+        values = {n: [] for n in nodes} | decode(done, nodes)
+        silent = [n for n in nodes if not values.get(n) and n not in errors]
+        for text in list(unnamed):
+            named = [n for n in silent if parse.mentions(text, n)]
+            if len(named) == 1:
+                errors[named[0]] = text
+                silent.remove(named[0])
+                unnamed.remove(text)
+        if unnamed and len(nodes) == 1:
+            errors[nodes[0]] = "; ".join(dict.fromkeys(unnamed))
+        elif unnamed:
+            for node in silent:
+                alone = self._read(args, [node], decode)
+                errors.update(alone.errors)
+                values.update(alone.values)
+        for node in errors:
+            values.pop(node, None)
+        return PerNode(values, errors)
 
     # ---- reads --------------------------------------------------------------------------------
     def get(self, resource: str, nodes: Sequence[str]) -> PerNode:
         """`talosctl get <resource> -o json` on many nodes: node -> list of {metadata, spec}."""
-        done = self._multi(["get", resource, "-o", "json"], nodes)
         what = f"talosctl get {resource} -o json"
-        values: dict[str, Any] = {n: [] for n in nodes}
-        for obj in parse.concatenated_json(done.stdout, what):
-            node = parse.resource_node(obj, what)
-            if "metadata" not in obj or "spec" not in obj:
-                raise ParseError(what, "resource without metadata/spec", done.stdout)
-            values.setdefault(node, []).append(obj)
-        errors = parse.node_errors(done.stderr)
-        for node in errors:
-            values.pop(node, None)
-        return PerNode(values, errors)
+
+        def decode(done: Completed, asked: Sequence[str]) -> dict[str, list[Any]]:
+            values: dict[str, list[Any]] = {}
+            for obj in parse.concatenated_json(done.stdout, what):
+                node = parse.resource_node(obj, what)
+                if "metadata" not in obj or "spec" not in obj:
+                    raise ParseError(what, "resource without metadata/spec", done.stdout)
+                values.setdefault(node, []).append(obj)
+            return values
+
+        return self._read(["get", resource, "-o", "json"], nodes, decode)
+
+    def _table(self, args: Sequence[str], nodes: Sequence[str],
+               required: tuple[str, ...]) -> PerNode:
+        """A table read: node -> list of rows (dicts by header name)."""
+        what = f"talosctl {' '.join(args)}"
+
+        def decode(done: Completed, asked: Sequence[str]) -> dict[str, list[Any]]:
+            values: dict[str, list[Any]] = {}
+            for row in parse.table(done.stdout, what, required):
+                node = row.get("NODE") or (asked[0] if len(asked) == 1 else "")
+                if not node:
+                    raise ParseError(what, "no NODE column with several nodes", done.stdout)
+                values.setdefault(node, []).append(row)
+            return values
+
+        return self._read(args, nodes, decode)
 
     def etcd_members(self, nodes: Sequence[str]) -> PerNode:
         """`talosctl etcd members` per node: node -> list of row dicts (by header name)."""
-        done = self._multi(["etcd", "members"], nodes)
-        rows = parse.table(done.stdout, "talosctl etcd members",
+        return self._table(["etcd", "members"], nodes,
                            ("ID", "HOSTNAME", "PEER URLS", "CLIENT URLS", "LEARNER"))
-        return self._by_node(rows, nodes, done, "talosctl etcd members")
 
     def etcd_status(self, nodes: Sequence[str]) -> PerNode:
         """`talosctl etcd status` per node (both column sets): node -> row dict."""
-        done = self._multi(["etcd", "status"], nodes)
-        rows = parse.table(done.stdout, "talosctl etcd status",
-                           ("MEMBER", "LEADER", "RAFT INDEX", "RAFT TERM", "RAFT APPLIED INDEX",
-                            "LEARNER", "ERRORS"))
-        result = self._by_node(rows, nodes, done, "talosctl etcd status")
+        result = self._table(["etcd", "status"], nodes,
+                             ("MEMBER", "LEADER", "RAFT INDEX", "RAFT TERM", "RAFT APPLIED INDEX",
+                              "LEARNER", "ERRORS"))
         return PerNode({n: (v[0] if v else None) for n, v in result.values.items()}, result.errors)
 
     def etcd_alarms(self, nodes: Sequence[str]) -> PerNode:
         """`talosctl etcd alarm list`: node -> list of {MEMBER, ALARM} rows."""
-        done = self._multi(["etcd", "alarm", "list"], nodes)
-        rows = parse.table(done.stdout, "talosctl etcd alarm list", ("MEMBER", "ALARM"))
-        return self._by_node(rows, nodes, done, "talosctl etcd alarm list")
-
-    def _by_node(self, rows: list[dict[str, str]], nodes: Sequence[str], done: Completed,
-                 what: str) -> PerNode:
-        values: dict[str, Any] = {n: [] for n in nodes}
-        for row in rows:
-            node = row.get("NODE") or (nodes[0] if len(nodes) == 1 else "")
-            if not node:
-                raise ParseError(what, "no NODE column with several nodes", done.stdout)
-            values.setdefault(node, []).append(row)
-        errors = parse.node_errors(done.stderr)
-        for node in errors:
-            values.pop(node, None)
-        return PerNode(values, errors)
+        return self._table(["etcd", "alarm", "list"], nodes, ("MEMBER", "ALARM"))
 
     def boot_ids(self, nodes: Sequence[str]) -> PerNode:
         """`talosctl read /proc/sys/kernel/random/boot_id` per node (one call per node: the
@@ -133,12 +197,7 @@ class Talosctl:
 
     def client_version(self) -> str:
         """The talosctl client's tag (`talosctl version --client --short` → `Talos v1.9.4`)."""
-        done = self.run(["version", "--client", "--short"])
-        for line in done.stdout.splitlines():
-            if line.strip().startswith("Talos "):
-                return line.strip().split(" ", 1)[1]
-        raise ParseError("talosctl version --client --short", "no 'Talos vX.Y.Z' line",
-                         done.stdout)
+        return client_tag(self.run(["version", "--client", "--short"]).stdout)
 
     def dmesg_tail(self, node: str, lines: int = 50) -> str:
         done = self.run(["dmesg", "--tail", str(lines)], [node], check=False)

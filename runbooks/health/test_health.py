@@ -14,24 +14,26 @@ import warnings
 import allure
 import pytest
 
-from checks import ALL_CHECKS, CheckSpec, Expectation
+from checks import ALL_CHECKS, Expectation, get_check
 from fixtures.verdicts import assert_no_findings
 from model.snapshot import ClusterSnapshot
 
 independent_steps = True  # fixtures/ordering.py: no chaining, every check runs
+failure_diagnostics = False  # fixtures/evidence.py: the verdicts' snapshot is attached already
 
 
-@pytest.mark.parametrize("check", ALL_CHECKS, ids=[c.name for c in ALL_CHECKS])
-def test_health(check: CheckSpec, health_snapshot: ClusterSnapshot,
-                expectation: Expectation) -> None:
-    """Health check"""
-    allure.dynamic.title(check.title)
-    allure.dynamic.label("category", check.category.value)
-    findings = check(health_snapshot, expectation)
+@pytest.mark.parametrize("check", [c.name for c in ALL_CHECKS])
+def test_health(check: str, health_snapshot: ClusterSnapshot, expectation: Expectation) -> None:
+    """Health check {check}"""
+    spec = get_check(check)
+    allure.dynamic.title(spec.title)
+    allure.dynamic.description(f"`{spec.name}`: {(spec.func.__doc__ or spec.title).strip()}")
+    allure.dynamic.label("category", spec.category.value)
+    findings = spec(health_snapshot, expectation)
     allure.attach(json.dumps([f.to_dict() for f in findings], indent=2), "verdict",
                   allure.attachment_type.JSON)
-    if check.advisory:
+    if spec.advisory:
         for f in findings:
             warnings.warn(str(f), stacklevel=1)
         return
-    assert_no_findings(findings, check.title)
+    assert_no_findings(findings, spec.title)

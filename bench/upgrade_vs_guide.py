@@ -1,0 +1,407 @@
+"""The in-place runbook against the guide's own shell sequence, on identical fresh labs (issue 4).
+
+    .venv/bin/python bench/upgrade_vs_guide.py [--keep-logs] [--health-via control-plane|node]
+
+Two default labs (v1.9.2 / 1.32.0, 3 control planes + 3 workers) are started; lab start is
+excluded from both timings. Then, one after the other:
+(b) the guide (shared/seeds/in-place-upgrade-guide.md) as a bash script using the lab's
+    bin/talosctl: per worker, then per control plane (secondaries, the primary last)
+        talosctl upgrade --image <factory>/installer/<schematic>:v1.9.4 --preserve --nodes N
+        talosctl health --nodes N --wait-timeout 5m
+    then `talosctl upgrade-k8s --to 1.32.2 --nodes <primary>`. By default (--health-via
+    control-plane) the health after a WORKER runs with --nodes <primary>: server-side health
+    through a worker fails on the lab ("member list is only available on control plane
+    nodes") and would wait out its 5 m timeout; --health-via node runs it exactly as written;
+(a) `python -m pytest runbooks/in_place --cluster=lab --lab-dir DIR -p bench._probe`.
+Wall time = the bash process / the pytest process, start to exit. Target: (a)/(b) <= 1.15.
+
+Postconditions asserted (target: the runbook's count >= 5x the guide's):
+- guide: `talosctl upgrade` (waits by default) asserts 2 per node, machine ready and boot ID
+  changed, when it ends with "post check passed"; `talosctl health` asserts each check it
+  prints as "waiting for <check>: OK" (16 per call); `upgrade-k8s` asserts every condition it
+  printed "waiting for ..." about (each static-pod update, kubelet restart, node update,
+  manifest), counted generously (it exited 0, so every wait held);
+- runbook: leaf check-function evaluations whose verdict the run used, counted by
+  bench/_probe.py; a wait counts its final judgement only, not every poll (see _probe.py).
+Both units are "one named condition judged once over its scope", like one health check.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import shutil
+import subprocess
+import sys
+import time
+from collections import Counter, defaultdict
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _common import (  # noqa: E402
+    PY,
+    REPO,
+    REPORTS,
+    LabRun,
+    Results,
+    Target,
+    harness_env,
+    lab_down,
+    lab_up,
+    median,
+    say,
+    scratch,
+)
+
+HEALTH_OK = re.compile(r"^waiting for (.+): OK$")
+K8S_WAIT = re.compile(r"waiting for ")
+NODE_PREFIX = re.compile(r'^[<>]?\s*("[^"]*":\s*)?')
+
+
+# ---- (b) the guide ------------------------------------------------------------------------------
+def guide_script(lab: LabRun, logs: Path, health_via: str) -> str:
+    """The guide's sequence for this lab as bash. health_via "node": `health --nodes <node>`
+    as written; "control-plane": after a worker, `health --nodes <primary>`."""
+    prof = yaml.safe_load(lab.profile.read_text())
+    cps = prof["nodes"]["control_plane"]
+    primary = next((n for n in cps if n.get("primary")), cps[0])
+    workers = [n["address"] for n in prof["nodes"].get("workers") or []]
+    order = workers + [n["address"] for n in cps if n is not primary] + [primary["address"]]
+    health = {a: primary["address"] if health_via == "control-plane" and a in workers else a
+              for a in order}
+    host = prof["talos"]["factory"]["url"].split("://", 1)[-1].rstrip("/")
+    schematic = prof["talos"]["factory"]["schematic"]
+    target = prof["upgrade"]["target"]
+    lines = [
+        "#!/usr/bin/env bash",
+        "# The guide's upgrade sequence (shared/seeds/in-place-upgrade-guide.md), on the lab.",
+        "set -euo pipefail",
+        f'source "{lab.dir / "env"}"',
+        f'OUT="{logs}"',
+        f'SCHEMATIC_ID="{schematic}"',
+        f'NEW_VERSION="{target["talos"]}"',
+        f'NEW_K8S="{target["kubernetes"]}"',
+        f'IMAGE="{host}/installer/${{SCHEMATIC_ID}}:${{NEW_VERSION}}"',
+        'mark() { echo "$EPOCHREALTIME $1" >> "$OUT/marks"; }',
+        "n=0",
+        f'for step in {" ".join(f"{a}/{health[a]}" for a in order)}; do',
+        '    node="${step%/*}"; via="${step#*/}"',
+        "    n=$((n + 1))",
+        '    mark "upgrade $node"',
+        '    talosctl upgrade --image "$IMAGE" --preserve --nodes "$node" '
+        '>"$OUT/$n-upgrade-$node.log" 2>&1',
+        '    mark "health $node (via $via)"',
+        '    talosctl health --nodes "$via" --wait-timeout 5m >"$OUT/$n-health-$node.log" 2>&1',
+        "done",
+        'mark "upgrade-k8s"',
+        f'talosctl upgrade-k8s --to "$NEW_K8S" --nodes {primary["address"]} '
+        '>"$OUT/upgrade-k8s.log" 2>&1',
+        'mark "end"',
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def run_guide(lab: LabRun, logs: Path, health_via: str) -> dict[str, Any]:
+    logs.mkdir(parents=True, exist_ok=True)
+    script = guide_script(lab, logs, health_via)
+    path = logs / "guide.sh"
+    path.write_text(script)
+    started = time.perf_counter()
+    proc = subprocess.run(["bash", str(path)], capture_output=True, text=True, timeout=1800)
+    wall = time.perf_counter() - started
+    marks = [ln.split(" ", 1) for ln in (logs / "marks").read_text().splitlines()]
+    steps = []
+    for (t, what), (t_next, _) in zip(marks, marks[1:], strict=False):
+        steps.append({"step": what, "seconds": float(t_next) - float(t)})
+    counted = count_guide(logs)
+    return {"wall_seconds": wall, "exit_code": proc.returncode,
+            "stderr": proc.stderr.strip()[-2000:], "steps": steps, **counted,
+            "talosctl_processes": len(steps), "script": script}
+
+
+def count_guide(logs: Path) -> dict[str, Any]:
+    """The postconditions the guide's commands asserted, from their own output."""
+    per: dict[str, int] = Counter()
+    kinds: set[str] = set()
+    detail: list[dict[str, Any]] = []
+    for log in sorted(logs.glob("*.log")):
+        text = log.read_text()
+        if "-upgrade-" in log.name:
+            n = 2 if "post check passed" in text else 0
+            kind, what = "upgrade --wait", "machine ready + boot ID changed"
+            kinds.update(("upgrade: machine ready", "upgrade: boot ID changed") if n else ())
+        elif "-health-" in log.name:
+            oks = [m.group(1) for ln in text.splitlines() if (m := HEALTH_OK.match(ln.strip()))]
+            n, kind, what = len(oks), "health", f"{len(oks)} checks OK"
+            kinds.update(f"health: {o}" for o in oks)
+        else:
+            waits = [ln.strip() for ln in text.splitlines() if K8S_WAIT.search(ln)
+                     and "waiting, " not in ln and ", waiting" not in ln]
+            n, kind, what = len(waits), "upgrade-k8s", f"{len(waits)} waited-for conditions"
+            kinds.update("upgrade-k8s: " + NODE_PREFIX.sub("", w) for w in waits)
+        per[kind] += n
+        detail.append({"log": log.name, "kind": kind, "postconditions": n, "what": what})
+    return {"postconditions": sum(per.values()), "postconditions_by_command": dict(per),
+            "distinct_postconditions": len(kinds), "distinct_list": sorted(kinds),
+            "postconditions_detail": detail}
+
+
+# ---- (a) the runbook ----------------------------------------------------------------------------
+def run_runbook(lab: LabRun, out: Path) -> dict[str, Any]:
+    env = dict(harness_env(), BENCH_PROBE_OUT=str(out))
+    cmd = [PY, "-m", "pytest", "runbooks/in_place", "--cluster=lab", f"--lab-dir={lab.dir}",
+           "-q", "-p", "bench._probe"]
+    t0 = time.time()
+    started = time.perf_counter()
+    proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=1800)
+    wall = time.perf_counter() - started
+    probe = json.loads(out.read_text())
+    return {"wall_seconds": wall, "exit_code": proc.returncode, "t0": t0,
+            "summary": (proc.stdout.strip().splitlines() or [""])[-1],
+            "failed": [k for k, v in probe["tests"].items() if v["outcome"] != "passed"],
+            "probe": probe}
+
+
+FLOOR = "version --client (no server)"
+PYTHON = "python -s -c pass (bare interpreter start)"
+OBSERVE_VERBS = ("get version", "get machinestatus", "get extensions", "etcd members",
+                 "etcd status", "etcd alarm")
+
+
+def profile_runbook(run: dict[str, Any]) -> dict[str, Any]:
+    """Where the runbook's wall time went, from the probe's records."""
+    p, t0, wall = run["probe"], run["t0"], run["wall_seconds"]
+    times = p["times"]
+    procs = p["processes"]["list"]
+    by_cmd = p["processes"]["by_command"]
+    upgrade = by_cmd.get("talosctl upgrade", {}).get("seconds", 0.0)
+    k8s = by_cmd.get("talosctl upgrade-k8s", {}).get("seconds", 0.0)
+    obs = p["observations"]
+    obs_procs = [x for x in procs if x["verb"] in OBSERVE_VERBS]
+    waits = p["waits"]
+    phases: dict[str, float] = defaultdict(float)
+    for nodeid, t in p["tests"].items():
+        phases[Path(nodeid.split("::", 1)[0]).stem.removeprefix("test_")] += t["seconds"]
+    per_step: dict[str, int] = Counter()
+    for o in obs["list"]:
+        name = (o["test"] or "session").split("::", 1)[-1].split("[", 1)[0]
+        per_step[name] += 1
+    reboot_waits = [w for w in waits if "rebooted" in (w["what"] or "")]
+    reads = by_cmd.get("talosctl read", {"calls": 0, "seconds": 0.0})
+    return {
+        "wall_seconds": wall,
+        "startup_seconds": times.get("first_test", t0) - t0,
+        "teardown_seconds": t0 + wall - times.get("last_test_done", t0 + wall),
+        "phases_seconds": dict(phases),
+        "talosctl_upgrade_seconds": upgrade,
+        "talosctl_upgrade_k8s_seconds": k8s,
+        "dry_run_seconds": sum(t["seconds"] for k, t in p["tests"].items() if "dry_run" in k),
+        "observations": {"count": obs["count"], "seconds": obs["seconds"],
+                         "mean_seconds": obs["seconds"] / obs["count"] if obs["count"] else 0.0,
+                         "talosctl_processes": len(obs_procs),
+                         "talosctl_seconds": sum(x["seconds"] for x in obs_procs),
+                         "by_phase": obs["by_phase"], "by_step": dict(per_step)},
+        "kube_requests": {"count": p["kube"]["count"], "seconds": p["kube"]["seconds"]},
+        "boot_id_reads": reads,
+        "waits": {"count": len(waits), "judgements": sum(w["judgements"] for w in waits),
+                  "more_than_one_judgement": sum(1 for w in waits if w["judgements"] > 1),
+                  "slept_seconds": sum(w["slept"] for w in waits),
+                  "reboot_waits": len(reboot_waits),
+                  "reboot_wait_seconds": sum(w["seconds"] for w in reboot_waits),
+                  "reboot_wait_slept": sum(w["slept"] for w in reboot_waits)},
+        "talosctl_processes": p["counters"]["runner_calls"],
+        "kube_requests_total": p["counters"]["kube_requests"],
+    }
+
+
+def observation_cost(lab: LabRun, rounds: int = 5) -> dict[str, Any]:
+    """On a lab: the 6 talosctl reads of one observation (the driver's command lines) run one
+    after another vs all at once, and each command alone (medians of `rounds`)."""
+    prof = yaml.safe_load(lab.profile.read_text())
+    cps = [n["address"] for n in prof["nodes"]["control_plane"]]
+    every = cps + [n["address"] for n in prof["nodes"].get("workers") or []]
+    base = [str(lab.talosctl), "--talosconfig", str(lab.dir / "talosconfig"), "-e", ",".join(cps)]
+    cmds = {"get version": ["-n", ",".join(every), "get", "version", "-o", "json"],
+            "get machinestatus": ["-n", ",".join(every), "get", "machinestatus", "-o", "json"],
+            "get extensions": ["-n", ",".join(every), "get", "extensions", "-o", "json"],
+            "etcd members": ["-n", ",".join(cps), "etcd", "members"],
+            "etcd status": ["-n", ",".join(cps), "etcd", "status"],
+            "etcd alarm list": ["-n", cps[0], "etcd", "alarm", "list"],
+            FLOOR: ["version", "--client", "--short"],
+            PYTHON: []}
+    each: dict[str, list[float]] = defaultdict(list)
+    seq, par = [], []
+    for _ in range(rounds):
+        for name, args in cmds.items():
+            t0 = time.perf_counter()
+            argv = [PY, "-s", "-c", "pass"] if name == PYTHON else base + args
+            subprocess.run(argv, capture_output=True, timeout=60, check=False)
+            each[name].append(time.perf_counter() - t0)
+        seq.append(sum(each[n][-1] for n in cmds if n not in (FLOOR, PYTHON)))
+        t0 = time.perf_counter()
+        running = [subprocess.Popen(base + a, stdout=subprocess.DEVNULL,
+                                    stderr=subprocess.DEVNULL)
+                   for n, a in cmds.items() if n not in (FLOOR, PYTHON)]
+        for proc in running:
+            proc.wait(60)
+        par.append(time.perf_counter() - t0)
+    return {"sequential_seconds": median(seq), "concurrent_seconds": median(par),
+            "per_command_ms": {k: round(median(v) * 1000) for k, v in each.items()},
+            "rounds": rounds}
+
+
+def suggestions(prof: dict[str, Any], guide: dict[str, Any],
+                cost: dict[str, Any] | None) -> list[str]:
+    """Concrete, measured suggestions for closing the gap (printed and stored)."""
+    out = []
+    obs, waits = prof["observations"], prof["waits"]
+    allowed = guide["wall_seconds"] * 1.15
+    must = max(0.0, prof["wall_seconds"] - allowed)
+    out.append(f"gap: runbook {prof['wall_seconds']:.1f} s vs guide {guide['wall_seconds']:.1f} s;"
+               f" 1.15 allows {allowed:.1f} s, so {must:.1f} s must go. The guide's own "
+               f"upgrade+upgrade-k8s work is most of its time; the runbook's talosctl upgrade "
+               f"calls took {prof['talosctl_upgrade_seconds']:.1f} s and upgrade-k8s (dry run "
+               f"included) {prof['talosctl_upgrade_k8s_seconds']:.1f} s")
+    out.append(f"[1] full cluster observations: {obs['count']} x {obs['mean_seconds']:.2f} s = "
+               f"{obs['seconds']:.1f} s ({100 * obs['seconds'] / prof['wall_seconds']:.0f}% of "
+               f"the wall time); {obs['talosctl_processes']} talosctl processes took "
+               f"{obs['talosctl_seconds']:.1f} s of it, the Kubernetes lists "
+               f"{prof['kube_requests']['seconds']:.1f} s. Observations per step: "
+               + ", ".join(f"{k} {v}" for k, v in sorted(obs["by_step"].items(),
+                                                         key=lambda kv: -kv[1])))
+    if cost:
+        gain = cost["sequential_seconds"] - cost["concurrent_seconds"]
+        ms = cost["per_command_ms"]
+        conc = (f"~{gain * obs['count']:.1f} s over {obs['count']} observations"
+                if gain > 0.05 * cost["sequential_seconds"] else "no gain on this machine")
+        out.append(f"[2] one observation's 6 talosctl reads, measured on the lab after the run: "
+                   f"{cost['sequential_seconds']:.2f} s one after another, "
+                   f"{cost['concurrent_seconds']:.2f} s all at once (running them concurrently "
+                   f"in drivers/observe.py: {conc}). `talosctl version --client`, which needs "
+                   f"no server, takes {ms[FLOOR]} ms vs {ms[PYTHON]} ms for a bare Python start: "
+                   f"each call pays the emulated talosctl's imports (http.client pulls in email "
+                   f"and ssl; yaml), CPU-bound, so fewer processes help, concurrency on 2 cores "
+                   f"does not. Per command (ms): {ms}")
+    nodes = 6
+    in_nodes = sum(v for k, v in obs["by_phase"].items() if k in ("03_workers",
+                                                                  "04_control_planes"))
+    per_node = in_nodes / nodes
+    out.append(f"[3] fixtures/procedures.py: {per_node:.1f} observations per node ({in_nodes} in "
+               f"phases 3-4). One before the change and one per poll after it would do if a "
+               f"single wait judged 'API answering', version, extensions, node ready, etcd back "
+               f"and the cluster gate together on the same snapshot (and node_done/quorum_guard/"
+               f"move_leadership reused s.last): ~{max(0.0, per_node - 2) * nodes:.0f} fewer "
+               f"observations = {max(0.0, per_node - 2) * nodes * obs['mean_seconds']:.1f} s")
+    n_reboot = max(1, waits["reboot_waits"])
+    out.append(f"[4] reboot detection: {waits['reboot_waits']} 'rebooted' waits took "
+               f"{waits['reboot_wait_seconds']:.1f} s ({waits['reboot_wait_slept']:.1f} s asleep,"
+               f" {prof['boot_id_reads']['calls']} boot-ID reads). That is mostly the lab's own "
+               f"reboot, which the guide's `upgrade --wait` spends inside talosctl too (see its "
+               f"1.8-2.1 s upgrade steps). Polling at 0.1 s instead of 0.25 s would cut the "
+               f"detection lag (half an interval) by ~{n_reboot * 0.075:.1f} s in all, at the "
+               f"price of more boot-ID reads: not a lever")
+    out.append(f"[5] fixed costs the guide does not pay: start-up before the first test "
+               f"{prof['startup_seconds']:.1f} s; the upgrade-k8s dry run "
+               f"{prof['dry_run_seconds']:.1f} s; preflight "
+               f"{prof['phases_seconds'].get('01_preflight', 0):.1f} s; backups "
+               f"{prof['phases_seconds'].get('02_backups', 0):.1f} s; verify "
+               f"{prof['phases_seconds'].get('06_verify', 0):.1f} s")
+    out.append(f"[6] waits: {waits['count']} waits, {waits['judgements']} judgements "
+               f"({waits['more_than_one_judgement']} needed more than one), "
+               f"{waits['slept_seconds']:.1f} s asleep in all (fixtures/waiting.py interval "
+               f"0.25 s): the polling interval is not where the time goes; the number of full "
+               f"observations per step is ([1], [3])")
+    return out
+
+
+# ---- main -------------------------------------------------------------------------------------
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--keep-logs", action="store_true",
+                    help="copy the guide's logs and the probe JSON to reports/bench/")
+    ap.add_argument("--health-via", choices=("control-plane", "node"), default="control-plane",
+                    help="the guide's `talosctl health --nodes N` after a WORKER: 'node' runs it "
+                         "as written; 'control-plane' (default) runs it through the primary "
+                         "control plane, because server-side health through a worker fails on "
+                         "the lab at 'etcd members to be control plane nodes' (member list is "
+                         "only available on control plane nodes) and waits out its 5 m timeout")
+    args = ap.parse_args(argv)
+    res = Results("upgrade_vs_guide")
+    with scratch("upgrade") as base:
+        say("guide: starting lab B")
+        lab_b = lab_up(base / "guide-lab")
+        try:
+            say("guide: running the shell sequence")
+            guide = run_guide(lab_b, base / "guide-logs", args.health_via)
+        finally:
+            lab_down(lab_b.dir)
+        say("runbook: starting lab A")
+        lab_a = lab_up(base / "runbook-lab")
+        try:
+            say("runbook: running pytest runbooks/in_place")
+            book = run_runbook(lab_a, base / "probe.json")
+            say("runbook: measuring the cost of one observation on the upgraded lab")
+            cost = observation_cost(lab_a)
+        finally:
+            lab_down(lab_a.dir)
+        if args.keep_logs:
+            dest = REPORTS / "upgrade_vs_guide-logs"
+            shutil.rmtree(dest, ignore_errors=True)
+            shutil.copytree(base / "guide-logs", dest)
+            shutil.copy(base / "probe.json", dest / "runbook-probe.json")
+
+    prof = profile_runbook(book)
+    pc = book["probe"]["postconditions"]
+    ratio = book["wall_seconds"] / guide["wall_seconds"]
+    asserted = pc["total"] / guide["postconditions"] if guide["postconditions"] else None
+    res.add(Target("wall time runbook / guide", ratio, 1.15, "x",
+                   note=f"runbook {book['wall_seconds']:.1f} s, guide "
+                        f"{guide['wall_seconds']:.1f} s (lab start excluded)"))
+    res.add(Target("postconditions runbook / guide", asserted, 5.0, "x", at_least=True,
+                   note=f"runbook {pc['total']} ({pc['distinct_checks']} distinct checks; "
+                        f"{pc['every_poll_counted']} if every poll counted), guide "
+                        f"{guide['postconditions']} ({guide['distinct_postconditions']} distinct; "
+                        f"{guide['postconditions_by_command']})"))
+    lines = [f"  runbook: {book['summary']} (exit {book['exit_code']}); guide: exit "
+             f"{guide['exit_code']}"]
+    if args.health_via == "control-plane":
+        lines.append("  guide: after each worker, `talosctl health` ran with --nodes <primary> "
+                     "(through a worker it fails on the lab; --health-via node runs it as written)")
+    if book["exit_code"] != 0 or guide["exit_code"] != 0:
+        lines.append("  WARNING: a run did not succeed; its numbers are not comparable: "
+                     f"runbook failed {book['failed'][:3]}; guide stderr: "
+                     f"{guide['stderr'][-300:]}")
+    lines.append("  runbook postconditions by phase: " + ", ".join(
+        f"{k} {v}" for k, v in pc["by_phase"].items()))
+    lines.append("  where the runbook's time went:")
+    advice = suggestions(prof, guide, cost)
+    lines += [f"    {s}" for s in advice]
+    lines.append("  guide steps: " + ", ".join(f"{s['step']} {s['seconds']:.2f}s"
+                                              for s in guide["steps"]))
+    lines.append("  runbook phases: " + ", ".join(f"{k} {v:.1f}s"
+                                                 for k, v in prof["phases_seconds"].items()))
+    res.details = {
+        "definition_of_postconditions": __doc__.split("Postconditions asserted", 1)[1].strip(),
+        "guide": {k: v for k, v in guide.items() if k != "script"},
+        "guide_health_via": args.health_via,
+        "guide_script": guide["script"],
+        "runbook": {"wall_seconds": book["wall_seconds"], "exit_code": book["exit_code"],
+                    "summary": book["summary"], "failed": book["failed"],
+                    "postconditions": {k: v for k, v in pc.items() if k != "list"},
+                    "profile": prof, "waits": book["probe"]["waits"],
+                    "tests": book["probe"]["tests"],
+                    "talosctl_by_command": book["probe"]["processes"]["by_command"],
+                    "kube_by_request": book["probe"]["kube"]["by_what"]},
+        "observation_cost": cost,
+        "suggestions": advice,
+    }
+    return res.finish(lines)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,104 @@
+"""fixtures/waiting.wait_until with an injected clock and pause: no real sleeping."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import pytest
+
+from fixtures.waiting import WaitTimeout, wait_until
+
+
+class Clock:
+    """A fake monotonic clock; `pause` advances it and records each pause."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+        self.pauses: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    def pause(self, seconds: float) -> None:
+        self.pauses.append(seconds)
+        self.now += seconds
+
+
+def script(*steps: object) -> Callable[[], object]:
+    """A probe returning (or raising) each step in turn, then repeating the last one."""
+    queue = list(steps)
+
+    def probe() -> object:
+        step = queue.pop(0) if len(queue) > 1 else queue[0]
+        if isinstance(step, BaseException):
+            raise step
+        return step
+
+    return probe
+
+
+def not_ready(value: object) -> Sequence[str]:
+    return [] if value == "Ready" else [f"w2 Ready={value}"]
+
+
+def test_transient_errors_are_recorded_and_the_wait_goes_on() -> None:
+    clock = Clock()
+    refused = ConnectionRefusedError(111, "Connection refused")
+    record = wait_until(script(refused, refused, OSError("EOF"), "False", "Ready"), not_ready,
+                        timeout=60, what="w2 Ready", interval=2, clock=clock, pause=clock.pause)
+    assert record.value == "Ready"
+    assert record.polls == 5
+    assert record.transient == ["ConnectionRefusedError: [Errno 111] Connection refused",
+                                "OSError: EOF"]  # the same error twice is recorded once
+    assert record.history == ["w2 Ready=False", "OK"]
+    assert clock.pauses == [2, 2, 2, 2] and record.seconds == 8
+
+
+def test_timeout_names_what_was_still_wrong() -> None:
+    clock = Clock()
+    with pytest.raises(WaitTimeout) as e:
+        wait_until(script("False"), not_ready, timeout=300, what="w2 Ready", interval=7,
+                   clock=clock, pause=clock.pause)
+    assert str(e.value) == "w2 Ready: after 300 s still: w2 Ready=False"
+    assert e.value.last == ["w2 Ready=False"]
+    assert sum(clock.pauses) == 300 and clock.pauses[-1] == 300 - 7 * 42  # never past deadline
+
+
+def test_timeout_after_only_transient_errors_says_so() -> None:
+    clock = Clock()
+    with pytest.raises(WaitTimeout) as e:
+        wait_until(script(ConnectionRefusedError("connection refused")), not_ready, timeout=10,
+                   what="apid on w2", clock=clock, pause=clock.pause)
+    assert str(e.value) == ("apid on w2: after 10 s still: probe kept failing: "
+                            "ConnectionRefusedError: connection refused")
+
+
+def test_timeout_keeps_the_last_findings_not_the_first() -> None:
+    clock = Clock()
+    with pytest.raises(WaitTimeout) as e:
+        wait_until(script("Unknown", "False"), not_ready, timeout=5, what="w2 Ready",
+                   interval=1, clock=clock, pause=clock.pause)
+    assert str(e.value) == "w2 Ready: after 5 s still: w2 Ready=False"
+
+
+def test_many_findings_are_summarised() -> None:
+    clock = Clock()
+    with pytest.raises(WaitTimeout) as e:
+        wait_until(script(7), lambda n: [f"w{i} NotReady" for i in range(int(str(n)))],
+                   timeout=1, what="workers Ready", clock=clock, pause=clock.pause)
+    assert str(e.value) == ("workers Ready: after 1 s still: w0 NotReady; w1 NotReady; "
+                            "w2 NotReady; w3 NotReady; w4 NotReady (+2 more)")
+
+
+def test_errors_not_declared_transient_are_raised() -> None:
+    clock = Clock()
+    with pytest.raises(KeyError):
+        wait_until(script(KeyError("bug")), not_ready, timeout=10, what="x",
+                   transient=(OSError,), clock=clock, pause=clock.pause)
+    assert clock.pauses == []
+
+
+@pytest.mark.parametrize("timeout", [0, -1])
+def test_a_timeout_is_required(timeout: float) -> None:
+    with pytest.raises(ValueError, match="wait_until needs a positive timeout"):
+        wait_until(script("Ready"), not_ready, timeout=timeout, what="x")
