@@ -66,6 +66,7 @@ class Lab:
         if existing and existing.get("state") == "ready" and _pid_alive(int(existing["pid"])):
             raise LabError(f"{lab_dir}: a lab is already running there (pid {existing['pid']}); "
                            f"stop it with: python -m emulator down --dir {lab_dir}")
+        cls.preflight(profile, faults, extra_workers)
         lab_dir.mkdir(parents=True, exist_ok=True)
         (lab_dir / files.STATE).unlink(missing_ok=True)
         if in_process:
@@ -96,6 +97,22 @@ class Lab:
         proc.terminate()
         proc.wait(timeout=30)
         raise LabError(f"lab not ready after {timeout:.0f} s; see {lab_dir / 'lab.log'}")
+
+    @staticmethod
+    def preflight(profile: Path, faults: Path | None, extra_workers: int | None) -> None:
+        """Check what can be checked before anything starts: the profile, the faults file,
+        the etcd binaries and the fixed address block; raise LabError naming the problem."""
+        from emulator.addresses import allocate
+        from emulator.etcd import EtcdCluster
+        from emulator.faults import load_faults
+        from emulator.spec import load_spec
+
+        spec = load_spec(profile, extra_workers=extra_workers)
+        if faults is not None:
+            load_faults(faults, {n.name for n in spec.nodes})
+        EtcdCluster(Path("/nonexistent")).check_binaries()
+        if spec.address_block is not None:
+            allocate(len(spec.nodes), fixed=spec.address_block)
 
     @classmethod
     def _start_thread(cls, lab_dir: Path, profile: Path, faults: Path | None,

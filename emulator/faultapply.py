@@ -25,6 +25,23 @@ def _default_secondary(world: EmulatedCluster) -> NodeState:
     return secondaries[-1] if secondaries else world.primary
 
 
+def prepare(world: EmulatedCluster, fault: Fault) -> None:
+    """Check a fault against this lab (what `make_fault` cannot know); raise LabConfigError."""
+    from emulator.errors import LabConfigError
+
+    if fault.kind == "extension_missing":
+        name = str(fault.params["extension"])
+        full = world.extension_full_name(name)
+        if full is None:
+            raise LabConfigError(f"fault extension_missing: extension {name!r} is not in the "
+                                 f"lab's schematic ({', '.join(world.spec.extensions) or 'none'})")
+        fault.params["extension"] = full
+    if fault.kind in ("etcd_member_down", "slow_etcd_catchup") and fault.node:
+        node = world.node(fault.node)
+        if not node.is_control_plane:
+            raise LabConfigError(f"fault {fault.kind}: node {node.name!r} is not a control plane")
+
+
 async def apply_immediate(world: EmulatedCluster, fault: Fault) -> None:
     """Apply an immediate fault; record which node it landed on."""
     kind = fault.kind

@@ -47,7 +47,8 @@ class Fault:
 def make_fault(
     kind: str, node: str | None, params: dict[str, Any], nodes: set[str], where: str = ""
 ) -> Fault:
-    """Return a validated Fault; raise UnknownFault/UnknownNode/LabConfigError naming the problem."""
+    """Return a validated Fault; raise UnknownFault/UnknownNode/LabConfigError naming the
+    problem."""
     prefix = f"{where}: " if where else ""
     if kind not in KINDS:
         raise UnknownFault(f"{prefix}unknown fault {kind!r} (known: {', '.join(sorted(KINDS))})")
@@ -80,7 +81,8 @@ def load_faults(path: Path, nodes: set[str]) -> list[Fault]:
     if raw is None:
         return []
     if not isinstance(raw, list):
-        raise LabConfigError(f"{path}: a faults file must be a YAML list of {{kind: ..., node: ...}}")
+        raise LabConfigError(f"{path}: a faults file must be a YAML list of "
+                             "{kind: ..., node: ...}")
     out = []
     for i, item in enumerate(raw):
         if not isinstance(item, dict) or "kind" not in item:

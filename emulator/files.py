@@ -59,6 +59,7 @@ def write_lab_files(world: EmulatedCluster, pid: int) -> None:
     wrapper = (
         "#!/bin/sh\n"
         "# The lab's emulated talosctl (see emulator/talos/cli.py). Not a real talosctl.\n"
+        f"TALOSCTL_LAB_CONTROL={world.plan.control} export TALOSCTL_LAB_CONTROL\n"
         f'exec "{sys.executable}" -s "{REPO / "emulator" / "talos" / "cli.py"}" "$@"\n'
     )
     _atomic(d / "bin" / "talosctl", wrapper, 0o755)

@@ -81,7 +81,8 @@ class KubeSync:
     def node_status(self, node: NodeState) -> None:
         """Publish the node's Ready condition, osImage and kubelet version."""
         if not node.k8s_status_known:
-            ready, reason, msg = "Unknown", "NodeStatusUnknown", "Kubelet stopped posting node status."
+            ready, reason = "Unknown", "NodeStatusUnknown"
+            msg = "Kubelet stopped posting node status."
         elif node.k8s_ready:
             ready, reason, msg = "True", "KubeletReady", "kubelet is posting ready status"
         else:
@@ -100,10 +101,15 @@ class KubeSync:
     def cordon(self, node: NodeState, flag: bool) -> None:
         self._patch_node(node.name, {"spec": {"unschedulable": True if flag else None}})
 
-    def node_pods_ready(self, node: NodeState, ready: bool) -> None:
+    def node_pods_ready(self, node: NodeState, ready: bool, host_network_only: bool = False
+                        ) -> None:
+        """Set the Ready condition of the node's pods (host-network pods only: the node's
+        network plugin is not ready, as under never_ready; crash-looping pods never are)."""
         items, _ = self.store.list("pods", field_selector=f"spec.nodeName={node.name}")
         for pod in items:
             if ready and pod["metadata"]["name"].startswith("crashloop-"):
+                continue
+            if host_network_only and not pod["spec"].get("hostNetwork"):
                 continue
             updated = o.with_pod_ready(pod, ready)
             self.store.patch("pods", pod["metadata"]["name"], {"status": updated["status"]},
@@ -112,19 +118,18 @@ class KubeSync:
 
     # ---- drain (cordon, then evict everything but DaemonSet and static pods) ----------------
     async def drain(self, node: NodeState, deadline: float) -> None:
-        """Evict the node's pods; raise SequenceFailed if a PDB still refuses at the deadline."""
-        from emulator.lifecycle import SequenceFailed
-
+        """Evict the node's pods as machined does (pkg/kubernetes Drain): a refused eviction
+        is retried until the drain timeout, then given up with a warning in the node's log;
+        the drain itself never fails."""
         while True:
             items, _ = self.store.list("pods", field_selector=f"spec.nodeName={node.name}")
-            victims = [p for p in items if _evictable(p)]
-            refused = ""
-            for pod in victims:
+            refused = []
+            for pod in (p for p in items if _evictable(p)):
                 ns, name = pod["metadata"]["namespace"], pod["metadata"]["name"]
                 try:
                     self.store.evict(ns, name)
                 except TooManyRequests as e:
-                    refused = f'error when evicting pods/"{name}" -n "{ns}": {e}'
+                    refused.append((ns, name, str(e)))
                     continue
                 except NotFound:
                     continue
@@ -132,7 +137,10 @@ class KubeSync:
             if not refused:
                 return
             if time.monotonic() >= deadline:
-                raise SequenceFailed(f"failed to drain node {node.name}: {refused}")
+                for ns, name, why in refused:
+                    node.log(f"WARNING: failed to evict pod: failed to evict pod {ns}/{name}: "
+                             f"context deadline exceeded (last refusal: {why})", "user", "warning")
+                return
             await asyncio.sleep(0.1)
 
     def _reschedule(self, pod: dict[str, Any], exclude: str) -> None:
@@ -157,7 +165,8 @@ class KubeSync:
                       and "node-role.kubernetes.io/control-plane" not in n["metadata"]["labels"]]
         if not candidates:
             return None
-        return min(candidates, key=lambda name: counts.get(name, 0))
+        best: str = min(candidates, key=lambda name: counts.get(name, 0))
+        return best
 
     def _refresh_workload_status(self) -> None:
         """Recompute Deployment/DaemonSet/ReplicaSet ready counts from their pods."""
@@ -184,7 +193,8 @@ class KubeSync:
         ds = self.store.get("daemonsets", "kube-proxy", namespace="kube-system")
         ds = o.with_image(ds, f"registry.k8s.io/kube-proxy:v{version}")
         self.store.replace("daemonsets", ds)
-        pods, _ = self.store.list("pods", namespace="kube-system", label_selector="k8s-app=kube-proxy")
+        pods, _ = self.store.list("pods", namespace="kube-system",
+                                  label_selector="k8s-app=kube-proxy")
         for p in pods:
             self.store.replace("pods", o.with_image(p, f"registry.k8s.io/kube-proxy:v{version}"))
         self._refresh_workload_status()
@@ -206,9 +216,20 @@ class KubeSync:
                 out.append(f"kube-system/{c}")
         return out
 
-    def not_ready_static_pods(self) -> list[str]:
-        pods, _ = self.store.list("pods", namespace="kube-system", label_selector="tier=control-plane")
-        return [p["metadata"]["name"] for p in pods if not o.pod_ready(p)]
+    def pods_by_app(self, ns: str, app: str) -> list[tuple[str, bool]]:
+        """(name, Ready) of the live pods labelled k8s-app=<app>, as the health checks count
+        them (deleted, Failed and fully terminated pods are skipped)."""
+        pods, _ = self.store.list("pods", namespace=ns, label_selector=f"k8s-app={app}")
+        out = []
+        for p in pods:
+            st = p.get("status") or {}
+            if p["metadata"].get("deletionTimestamp") or st.get("phase") == "Failed":
+                continue
+            statuses = st.get("containerStatuses") or []
+            if statuses and all("terminated" in (c.get("state") or {}) for c in statuses):
+                continue
+            out.append((p["metadata"]["name"], o.pod_ready(p)))
+        return sorted(out)
 
     def not_ready_nodes(self) -> list[str]:
         nodes, _ = self.store.list("nodes")
@@ -218,23 +239,21 @@ class KubeSync:
         nodes, _ = self.store.list("nodes")
         return [n["metadata"]["name"] for n in nodes if n["spec"].get("unschedulable")]
 
-    def daemonset_problem(self, ns: str, name: str) -> str | None:
+    def daemonset_desired(self, ns: str, name: str) -> int | None:
+        """status.desiredNumberScheduled, or None when the DaemonSet does not exist."""
         try:
             ds = self.store.get("daemonsets", name, namespace=ns)
         except NotFound:
             return None
-        st = ds.get("status") or {}
-        want, ready = st.get("desiredNumberScheduled", 0), st.get("numberReady", 0)
-        return None if ready == want else f"expected number of ready pods {want}, got {ready}"
+        return int((ds.get("status") or {}).get("desiredNumberScheduled", 0))
 
-    def deployment_problem(self, ns: str, name: str) -> str | None:
+    def deployment_replicas(self, ns: str, name: str) -> int | None:
+        """spec.replicas, or None when the Deployment does not exist."""
         try:
             dep = self.store.get("deployments", name, namespace=ns)
         except NotFound:
             return None
-        st = dep.get("status") or {}
-        want, ready = dep["spec"].get("replicas", 1), st.get("readyReplicas", 0)
-        return None if ready == want else f"expected number of ready pods {want}, got {ready}"
+        return int(dep["spec"].get("replicas", 1))
 
     def node_summaries(self) -> dict[str, dict[str, Any]]:
         nodes, _ = self.store.list("nodes")

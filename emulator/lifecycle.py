@@ -1,8 +1,12 @@
-"""What a Talos node does over time: upgrade, reboot, rollback; and what upgrade-k8s does.
+"""What a Talos node does over time: upgrade, reboot, rollback (machined's sequences).
 
 Durations come from the lab profile's timings (already scaled). Every sequence publishes the
-progress events that `talosctl upgrade --wait` prints and moves the Kubernetes view along
-(through world.k8s, see emulator/kubesync.py) and the real etcd member (world.etcd).
+machined events that `talosctl upgrade|reboot --wait` track (node.emit, with the request's actor
+ID; boot events have none) and moves the Kubernetes view (world.k8s, emulator/kubesync.py) and
+the real etcd member (world.etcd) along. Rules follow the node's own Talos version
+(internal/app/machined at v1.7/v1.9/v1.11): the Upgrade API pulls and validates the installer,
+then (control planes, unless --force) checks etcd; `--preserve` matters only before v1.8.
+upgrade-k8s lives in emulator/kube_upgrade.py.
 """
 
 from __future__ import annotations
@@ -10,354 +14,397 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import AsyncIterator
 
-from emulator.world import COMPONENTS, EmulatedCluster, NodeState, Slot
+from emulator.talos.gotext import go_quote, version_minor
+from emulator.talos.upgrade_text import BOOT_PHASES, machine_status_message
+from emulator.world import EmulatedCluster, NodeState, Slot
 
-UPGRADE_PHASES: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("drain", ("cordonAndDrainNode",)),
-    ("cleanup", ("stopAllPods",)),
-    ("dbus", ("stopDBus",)),
-    ("stopServices", ("stopServicesForUpgrade",)),
-    ("unmount", ("unmountPodMounts",)),
-    ("unmountBind", ("unmountSystemDiskBindMounts",)),
-    ("unmountSystem", ("unmountEphemeralPartition",)),
-    ("volumeFinalize", ("teardownLifecycle",)),
-    ("upgrade", ("upgrade",)),
-    ("meta", ("reloadMeta",)),
-    ("kexec", ("kexecPrepare",)),
-    ("stopEverything", ("stopAllServices",)),
-)
+LOCKED = "sequence not started: locked"
 
 
 class Refused(Exception):
-    """The node refused the request before doing anything (an rpc error)."""
+    """The node refused the request before doing anything (the API call's gRPC error)."""
+
+    def __init__(self, message: str, code: str = "Unknown") -> None:
+        super().__init__(message)
+        self.code = code
+
+    def rpc(self) -> str:
+        return f"rpc error: code = {self.code} desc = {self}"
 
 
 class SequenceFailed(Exception):
-    """A running sequence failed; the node keeps the state that explains it."""
+    """A task of a running sequence failed; the node keeps the state that explains it."""
 
 
 def _t(world: EmulatedCluster, name: str) -> float:
     return world.spec.timing(name)
 
 
+def _legacy(node: NodeState) -> bool:
+    """Before Talos v1.8 the installer could wipe the disk: --preserve still mattered."""
+    return version_minor(node.talos_version) < (1, 8)
+
+
+# ---------------------------------------------------------------------------------------------
+# sequences (phase, tasks) by the node's Talos version
+# ---------------------------------------------------------------------------------------------
+def _stop_all(node: NodeState, kexec: bool, unmount: str) -> list[tuple[str, list[str]]]:
+    old = version_minor(node.talos_version) < (1, 10)
+    phases = [("stopServices", ["stopServicesForUpgrade"])]
+    if old:
+        phases.append(("unmountUser", ["unmountUserDisks"]))
+    phases += [(unmount, (["unmountOverlayFilesystems"] if old else []) + ["unmountPodMounts"]),
+               ("unmountBind", ["unmountSystemDiskBindMounts"]),
+               ("unmountSystem", ["unmountEphemeralPartition"]
+                + (["unmountStatePartition"] if old else [])),
+               ("volumeFinalize", ["teardownLifecycle"])]
+    if kexec:
+        phases.append(("kexec", ["kexecPrepare"]))
+    return phases + [("stopEverything", ["stopAllServices"])]
+
+
+def upgrade_sequence(node: NodeState, preserve: bool, reboot_mode: str
+                     ) -> list[tuple[str, list[str]]]:
+    """The Upgrade sequence of machined (v1alpha1_sequencer.go) for this node."""
+    legacy_wipe = _legacy(node) and not preserve
+    phases = [("drain", ["cordonAndDrainNode"]),
+              ("cleanup", ["removeAllPods" if legacy_wipe else "stopAllPods"]),
+              ("dbus", ["stopDBus"])]
+    if legacy_wipe and node.is_control_plane:
+        phases.append(("leave", ["leaveEtcd"]))
+    rest = _stop_all(node, False, "unmount")
+    phases += rest[:-1] + [("upgrade", ["upgrade"]), ("meta", ["reloadMeta"])]
+    if reboot_mode == "default":
+        phases.append(("kexec", ["kexecPrepare"]))
+    return phases + [("stopEverything", ["stopAllServices"])]
+
+
+def reboot_sequence(node: NodeState, kexec: bool = True) -> list[tuple[str, list[str]]]:
+    """The Reboot (and StageUpgrade) sequence: no drain."""
+    return [("cleanup", ["stopAllPods"]), ("dbus", ["stopDBus"]),
+            *_stop_all(node, kexec, "umount")]
+
+
 # ---------------------------------------------------------------------------------------------
 # upgrade
 # ---------------------------------------------------------------------------------------------
-async def validate_upgrade(
-    world: EmulatedCluster, node: NodeState, image: str, *, preserve: bool, force: bool
-) -> tuple[str, str]:
-    """Server-side checks before the ack; return (schematic, version) or raise Refused."""
-    if node.busy:
-        raise Refused("failed to acquire upgrade mutex: resource is locked by another sequence")
-    if node.is_control_plane and not preserve and not force:
-        await _validate_etcd_for_upgrade(world)
+async def validate_upgrade(world: EmulatedCluster, node: NodeState, image: str, *,
+                           preserve: bool, force: bool) -> tuple[str, str]:
+    """The Upgrade API's checks before the ack; return (schematic, version) or raise Refused."""
     await asyncio.sleep(_t(world, "pull"))
-    fault = world.take_fault("image_pull_failure", node)
-    if fault is not None:
+    if world.take_fault("image_pull_failure", node) is not None:
         raise Refused(
             f'error validating installer image "{image}": failed to pull image "{image}": '
-            f"rpc error: code = NotFound desc = failed to resolve reference \"{image}\": "
-            f"{image}: not found"
-        )
+            f'rpc error: code = NotFound desc = failed to pull and unpack image "{image}": '
+            f'failed to resolve reference "{image}": {image}: not found')
     try:
         schematic, version = world.factory.resolve_installer(image)
     except Exception as e:  # typed factory errors carry the pull failure text
         raise Refused(f'error validating installer image "{image}": {e}') from None
-    problem = world.catalog_host_rule(node.talos_version, version)
-    if problem:
-        raise Refused(f"pre-flight checks failed: {problem}")
+    if node.is_control_plane and not force:
+        await _validate_etcd_for_upgrade(world, node, preserve)
     return schematic, version
 
 
-async def _validate_etcd_for_upgrade(world: EmulatedCluster) -> None:
-    via = next((n for n in world.control_planes if n.apid_up), None)
+async def _validate_etcd_for_upgrade(world: EmulatedCluster, node: NodeState,
+                                     preserve: bool) -> None:
+    from emulator.etcd import EtcdError
+
+    prefix = "error validating etcd for upgrade: "
+    via = next((n for n in world.control_planes
+                if world.etcd.member(n.name).running), None)
     if via is None:
-        raise Refused("etcd member count(0) is insufficient to maintain quorum if upgrade commences")
-    members = await world.etcd.amembers(via.name)
-    if len(members) < 3:
-        raise Refused(
-            f"etcd member count({len(members)}) is insufficient to maintain quorum "
-            "if upgrade commences"
-        )
+        raise Refused("failed to create etcd client: context deadline exceeded",
+                      "DeadlineExceeded")
+    try:
+        members = await world.etcd.amembers(via.name)
+    except EtcdError as e:
+        raise Refused(f"{prefix}{e}") from None
+    if _legacy(node) and not preserve and len(members) == 1:
+        raise Refused(prefix + "only 1 etcd member found; assuming this is not an HA setup and "
+                      "refusing to upgrade; if this is a single-node cluster, use --preserve to "
+                      "upgrade")
+    if len(members) == 2:
+        raise Refused(f"{prefix}etcd member count(2) is insufficient to maintain quorum if "
+                      "upgrade commences")
     for m in members:
-        if not m.started:
-            raise Refused(
-                f"etcd member {m.id:016x} is not started, all members must be running "
-                "to perform an upgrade"
-            )
-    for m in members:
-        from emulator.etcd.gateway import ahealth
-
-        err = await ahealth(m.client_urls[0]) if m.client_urls else "no client URL"
-        if err:
-            raise Refused(
-                f"etcd member {m.id:016x} is not healthy; all members must be healthy to "
-                f"perform an upgrade: {err}"
-            )
+        if not m.name:
+            raise Refused(f"{prefix}etcd member {m.id:016x} is not started, all members must be "
+                          "running to perform an upgrade")
+        if not await _quorum_read_ok(m.client_urls):
+            raise Refused(f"{prefix}etcd member {m.id:016x} is not healthy; all members must be "
+                          "healthy to perform an upgrade: context deadline exceeded",
+                          "DeadlineExceeded")
 
 
-def start_upgrade(
-    world: EmulatedCluster, node: NodeState, schematic: str, version: str, *,
-    preserve: bool, stage: bool, reboot_mode: str,
-) -> str:
+async def _quorum_read_ok(urls: tuple[str, ...], patience: float = 5.0) -> bool:
+    """ValidateQuorum: a Get through the member; an election in progress is waited out (the
+    real client retries), a member that refuses connections fails."""
+    from emulator.etcd.gateway import ahealth
+
+    deadline = time.monotonic() + patience
+    while urls:
+        err = await ahealth(urls[0], timeout=1.0)
+        if err is None:
+            return True
+        if "refused" in err or time.monotonic() >= deadline:
+            return False
+        await asyncio.sleep(0.1)
+    return False
+
+
+def start_upgrade(world: EmulatedCluster, node: NodeState, schematic: str, version: str, *,
+                  preserve: bool, stage: bool, reboot_mode: str) -> str:
     """Ack the request and run the sequence in the background; return the actor ID."""
     actor = str(uuid.uuid4())
+    if node.busy:  # machined's priority lock: the ack is sent, the sequence does not start
+        node.emit(f"sequence: upgrade action: NOOP error: [code: {LOCKED} message: LOCKED]",
+                  actor, "error")
+        return actor
     node.busy = "upgrade"
-    node.events.clear()
-    world.spawn(_upgrade_sequence(world, node, schematic, version, preserve, stage, reboot_mode))
+    world.spawn(_upgrade(world, node, schematic, version, actor, preserve, stage, reboot_mode))
     return actor
 
 
-async def _upgrade_sequence(
-    world: EmulatedCluster, node: NodeState, schematic: str, version: str,
-    preserve: bool, stage: bool, reboot_mode: str,
-) -> None:
-    node.emit("sequence: upgrade action: START")
+async def _run_phases(world: EmulatedCluster, node: NodeState, sequence: str, actor: str,
+                      phases: list[tuple[str, list[str]]], run_task: object) -> bool:
+    """Publish the sequence's events and run its tasks; False (events published) on failure.
+
+    Stops at `stopAllServices` (the node then goes down: the caller reboots it).
+    """
+    node.emit(f"sequence: {sequence} action: START", actor)
+    for number, (phase, tasks) in enumerate(phases, 1):
+        node.emit(f"phase: {phase} action: START", actor)
+        for i, task in enumerate(tasks, 1):
+            if task == "stopAllServices":
+                node.emit(f"task: {task} action: START", actor, "stopall")
+                return True
+            node.emit(f"task: {task} action: START", actor)
+            try:
+                await run_task(task)  # type: ignore[operator]
+            except SequenceFailed as e:
+                err = (f"sequence failed: error running phase {number} in {sequence} sequence: "
+                       f"task {i}/{len(tasks)}: failed, {e}")
+                for line in (f"task: {task} action: STOP", f"phase: {phase} action: STOP",
+                             f"sequence: {sequence} action: STOP"):
+                    node.emit(line, actor)
+                node.emit(f"sequence: {sequence} action: NOOP error: [code: {err} message: "
+                          "FATAL]", actor, "error")
+                node.log(f"{sequence} sequence: failed")
+                return False
+            node.emit(f"task: {task} action: STOP", actor)
+        node.emit(f"phase: {phase} action: STOP", actor)
+    return True
+
+
+async def _upgrade(world: EmulatedCluster, node: NodeState, schematic: str, version: str,
+                   actor: str, preserve: bool, stage: bool, reboot_mode: str) -> None:
+    async def task(name: str) -> None:
+        await _upgrade_task(world, node, name, schematic, version)
+
     node.stage = "upgrading"
-    try:
-        for phase, tasks in UPGRADE_PHASES:
-            if phase == "kexec" and reboot_mode == "powercycle":
-                continue
-            node.emit(f"phase: {phase} action: START")
-            for task in tasks:
-                node.emit(f"task: {task} action: START")
-                await _upgrade_task(world, node, task, schematic, version, preserve)
-                if task == "stopAllServices":
-                    node.emit("error: stopAllServices task completed")
-                else:
-                    node.emit(f"task: {task} action: STOP")
-            node.emit(f"phase: {phase} action: STOP")
-    except SequenceFailed as e:
-        node.emit(f"sequence: upgrade action: STOP error: [code: {e} message: SEQUENCE_ERROR]")
-        node.emit(f"FAILED: {e}")
+    node.machine_ready = False
+    if stage:  # install on the next boot: reboot now without a drain
+        node.staged = (schematic, version)
+        phases = reboot_sequence(node, kexec=reboot_mode == "default")
+        ok = await _run_phases(world, node, "stageUpgrade", actor, phases, task)
+    else:
+        ok = await _run_phases(world, node, "upgrade", actor,
+                               upgrade_sequence(node, preserve, reboot_mode), task)
+    if not ok:
         node.stage = "running"
         node.busy = None
-        world.k8s.cordon(node, False)
+        node.touch()
         return
-    await _reboot(world, node, upgrading=True)
+    await _reboot(world, node)
 
 
-async def _upgrade_task(
-    world: EmulatedCluster, node: NodeState, task: str, schematic: str, version: str,
-    preserve: bool,
-) -> None:
+async def _upgrade_task(world: EmulatedCluster, node: NodeState, task: str, schematic: str,
+                        version: str) -> None:
     if task == "cordonAndDrainNode":
         world.k8s.cordon(node, True)
         await world.k8s.drain(node, deadline=time.monotonic() + _t(world, "drain_timeout"))
         await asyncio.sleep(_t(world, "drain"))
-    elif task == "stopServicesForUpgrade" and node.is_control_plane:
-        if preserve:
-            await world.etcd.stop_member(node.name)
-        else:
-            await world.etcd.leave(node.name)
-        node.log("etcd: stopped" + ("" if preserve else " and left the cluster"))
-    elif task == "upgrade":
-        await asyncio.sleep(_t(world, "install"))
-        fault = world.take_fault("extension_missing", node)
-        missing = (str(fault.params["extension"]),) if fault else ()
-        node.slots[node.other] = Slot(version, schematic, missing)
-        node.upgrade_count += 1
-        node.pending_slot = node.other
-        node.log(f"installer: installed Talos {version} into slot {node.other}")
-    elif task == "stopAllPods":
+    elif task in ("stopAllPods", "removeAllPods"):
         world.k8s.node_pods_ready(node, False)
+    elif task == "leaveEtcd":
+        await world.etcd.leave(node.name)
+        node.log("etcd: left the cluster")
+    elif task == "stopServicesForUpgrade":
+        await _stop_services(world, node)
+    elif task == "upgrade":
+        await _install(world, node, schematic, version)
+
+
+async def _stop_services(world: EmulatedCluster, node: NodeState) -> None:
+    """Ephemeral services stop: etcd (control planes) and the kubelet (Node goes NotReady)."""
+    if node.is_control_plane and world.etcd.member(node.name).state != "left":
+        await world.etcd.stop_member(node.name)
+    node.kubelet_running = False
+    node.k8s_ready = False
+    world.k8s.node_status(node)
+
+
+async def _install(world: EmulatedCluster, node: NodeState, schematic: str, version: str) -> None:
+    """The installer container: pre-flight (host version rule), then write the other slot."""
+    await asyncio.sleep(_t(world, "install"))
+    problem = world.catalog_host_rule(node.talos_version, version)
+    if problem:
+        node.log(f"installer: pre-flight checks failed: {problem}", "user", "err")
+        raise SequenceFailed('task "upgrade" failed: exit code 1')
+    fault = world.take_fault("extension_missing", node)
+    missing = (str(fault.params["extension"]),) if fault else ()
+    node.slots[node.other] = Slot(version, schematic, missing)
+    node.upgrade_count += 1
+    node.pending_slot = node.other
+    node.log(f"installer: installed Talos {version} into slot {node.other}", "user")
 
 
 # ---------------------------------------------------------------------------------------------
 # reboot / rollback
 # ---------------------------------------------------------------------------------------------
-def start_reboot(world: EmulatedCluster, node: NodeState) -> None:
-    """Reboot the node in the background (what `talosctl reboot` asks)."""
+def start_reboot(world: EmulatedCluster, node: NodeState, mode: str = "default") -> str:
+    """Reboot the node in the background (what `talosctl reboot` asks); return the actor ID."""
+    actor = str(uuid.uuid4())
+    if node.busy:
+        node.emit(f"sequence: reboot action: NOOP error: [code: {LOCKED} message: LOCKED]",
+                  actor, "error")
+        return actor
     node.busy = "reboot"
-    node.events.clear()
-    node.emit("sequence: reboot action: START")
-    world.spawn(_reboot(world, node, upgrading=False))
+    world.spawn(_reboot_request(world, node, actor, mode))
+    return actor
+
+
+async def _reboot_request(world: EmulatedCluster, node: NodeState, actor: str, mode: str) -> None:
+    async def task(name: str) -> None:
+        if name == "stopAllPods":
+            world.k8s.node_pods_ready(node, False)
+        elif name == "stopServicesForUpgrade":
+            await _stop_services(world, node)
+
+    node.stage = "rebooting"
+    await _run_phases(world, node, "reboot", actor,
+                      reboot_sequence(node, kexec=mode == "default"), task)
+    await _reboot(world, node)
 
 
 def start_rollback(world: EmulatedCluster, node: NodeState) -> None:
     """Switch the A/B boot entry and reboot; raise Refused when there is no other entry."""
     if node.slots[node.other] is None:
-        raise Refused(f'cannot rollback to "{node.other}", label does not exist')
+        raise Refused(f"cannot rollback to {go_quote('')}, label does not exist")
     node.pending_slot = node.other
     node.busy = "rollback"
-    node.events.clear()
-    world.spawn(_reboot(world, node, upgrading=False))
+    world.spawn(_reboot_request(world, node, "", "default"))
 
 
-async def _reboot(world: EmulatedCluster, node: NodeState, *, upgrading: bool) -> None:
-    # going down
+async def _reboot(world: EmulatedCluster, node: NodeState) -> None:
+    """Shut down (APIs go away), boot the pending slot (or fall back), rejoin, become Ready."""
+    upgrading = node.pending_slot is not None and node.busy == "upgrade"
     node.stage = "rebooting"
+    node.machine_ready = False
     node.apid_up = False
     node.k8s_status_known = False
+    node.touch()
     world.k8s.node_status(node)
     world.k8s.node_pods_ready(node, False)
-    world.pve_status(node, "running")
-    if node.is_control_plane and node.primary:
+    if node.primary:
         world.set_api_listener(False)
-    if node.is_control_plane and not upgrading:
+    if node.is_control_plane and world.etcd.member(node.name).running:
         await world.etcd.stop_member(node.name)
     fault = world.take_fault("api_unreachable", node)
     if fault is not None:
         world.api_down_until = time.time() + float(fault.params.get("seconds", 5.0))
     await asyncio.sleep(_t(world, "reboot"))
-    # booting
-    wanted = getattr(node, "pending_slot", None)
-    node.pending_slot = None
-    if wanted is not None:
-        if upgrading and world.take_fault("boot_failure", node) is not None:
-            failed = node.slots[wanted]
-            node.log(f"boot: Talos {failed.version if failed else '?'} failed to boot from slot "
-                     f"{wanted}; falling back to slot {node.active}")
-            node.boot_count += 1
-        else:
-            node.active = wanted
-    node.boot_id = str(uuid.uuid4())
-    node.boot_count += 1
-    node.booted_at = time.time()
-    node.dmesg.clear()
-    node.log(f"Talos {node.talos_version} booting (slot {node.active})")
+    _boot_slot(world, node, upgrading)
+    node.emit("sequence: initialize action: START")
+    node.emit("sequence: initialize action: STOP")
+    node.emit("sequence: boot action: START")
     node.stage = "booting"
-    node.machine_ready = False
     node.apid_up = True
-    node.emit('stage: BOOTING ready: false unmetCond: [name:"nodeReady" '
-              f'reason:"node \\"{node.name}\\" status is not available yet"]')
-    await asyncio.sleep(_t(world, "boot"))
-    if node.is_control_plane:
-        left = world.etcd.member(node.name).state == "left"
-        if left:
-            await world.etcd.rejoin(node.name)
+    node.touch()
+    for phase, tasks in BOOT_PHASES[:-1]:
+        node.emit(f"phase: {phase} action: START")
+        for t in tasks:
+            node.emit(f"task: {t} action: START")
+            node.emit(f"task: {t} action: STOP")
+        node.emit(f"phase: {phase} action: STOP")
+    if node.staged is not None:  # a staged upgrade installs now, then boots the new slot
+        schematic, version = node.staged
+        node.staged = None
+        try:
+            await _install(world, node, schematic, version)
+        except SequenceFailed:
+            pass
         else:
-            await world.etcd.start_member(node.name)
-        slow = world.take_fault("slow_etcd_catchup", node)
-        if slow is not None:
-            world.etcd.set_catchup_lag(node.name, float(slow.params.get("seconds", 3.0)))
-        if node.primary:
-            world.set_api_listener(True)
+            await asyncio.sleep(_t(world, "reboot"))
+            _boot_slot(world, node, True)
+    node.emit("phase: startEverything action: START")
+    node.emit("task: startAllServices action: START")
+    not_avail = [("nodeReady", f"node {go_quote(node.name)} status is not available yet")]
+    node.emit(machine_status_message("booting", False, not_avail))
+    await asyncio.sleep(_t(world, "boot"))
+    await _start_etcd(world, node)
+    if node.primary:
+        world.set_api_listener(True)
+    node.kubelet_running = True
     node.emit("service: kubelet message: Health check successful healthy: true")
+    node.emit("task: startAllServices action: STOP")
+    node.emit("phase: startEverything action: STOP")
     node.stage = "running"
     node.k8s_status_known = True
     if world.take_fault("never_ready", node) is not None:
         node.never_ready = True
     node.k8s_ready = False
     world.k8s.node_status(node)
-    node.emit('stage: RUNNING ready: false unmetCond: [name:"nodeReady" '
-              f'reason:"node \\"{node.name}\\" is not ready"]')
+    node.emit(machine_status_message(
+        "running", False, [("nodeReady", f"node {go_quote(node.name)} is not ready")]))
     await asyncio.sleep(_t(world, "kubelet_ready"))
-    if not node.never_ready:
+    if node.never_ready:  # the kubelet runs, the network does not: host-network pods only
+        world.k8s.node_pods_ready(node, True, host_network_only=True)
+    else:
         node.k8s_ready = True
         world.k8s.node_status(node)
         world.k8s.node_pods_ready(node, True)
-        world.k8s.cordon(node, False)
+        world.k8s.cordon(node, False)  # the boot sequence's uncordon task
         node.machine_ready = True
-        node.emit("stage: RUNNING ready: true unmetCond: []")
+        node.emit("sequence: boot action: STOP")
+        node.emit(machine_status_message("running", True), flag="ready")
     node.busy = None
-    node.log("boot sequence: done")
+    node.log("boot sequence: done", "user")
+    node.touch()
 
 
-# ---------------------------------------------------------------------------------------------
-# upgrade-k8s
-# ---------------------------------------------------------------------------------------------
-async def upgrade_k8s(
-    world: EmulatedCluster, to: str, *, dry_run: bool, pre_pull: bool, upgrade_kubelet: bool,
-    from_version: str | None, quote: object,
-) -> AsyncIterator[str]:
-    """Yield the stdout lines of `talosctl upgrade-k8s`; raise Refused for a refused path."""
-    from emulator.talos import formats as f
+def _boot_slot(world: EmulatedCluster, node: NodeState, upgrading: bool) -> None:
+    """Pick the slot that boots (boot_failure falls back by itself) and start a new boot."""
+    wanted, node.pending_slot = node.pending_slot, None
+    if wanted is not None:
+        if upgrading and world.take_fault("boot_failure", node) is not None:
+            failed = node.slots[wanted]
+            node.boot_id = str(uuid.uuid4())
+            node.boot_count += 1
+            node.booted_at = time.time()
+            node.dmesg.clear()
+            node.log(f"Talos {failed.version if failed else '?'} failed to boot from slot "
+                     f"{wanted}; falling back to slot {node.active}", priority="err")
+        else:
+            node.active = wanted
+    earlier = [line for line in node.dmesg if "failed to boot" in line]
+    node.boot_id = str(uuid.uuid4())
+    node.boot_count += 1
+    node.booted_at = time.time()
+    node.dmesg[:] = earlier
+    node.boot_log()
 
-    current = from_version or world.lowest_k8s_version()
-    cps = world.control_planes
-    workers = world.workers
-    yield f"automatically detected the lowest Kubernetes version {current}"
-    cur_minor = tuple(int(x) for x in current.split(".")[:2])
-    to_minor = tuple(int(x) for x in to.split(".")[:2])
-    if not (to_minor == cur_minor or to_minor == (cur_minor[0], cur_minor[1] + 1)):
-        raise Refused(
-            f"unsupported upgrade path {cur_minor[0]}.{cur_minor[1]}->{to_minor[0]}.{to_minor[1]}"
-            f' (from "{current}" to "{to}")'
-        )
-    yield f"discovered controlplane nodes {f.go_quote_list([n.address for n in cps])}"
-    yield f"discovered worker nodes {f.go_quote_list([n.address for n in workers])}"
-    for n in cps + workers:
-        problem = world.catalog_k8s_compat(n.talos_version, to)
-        if problem:
-            raise Refused(f'compatibility check failed on node "{n.address}": {problem}')
-        if _minor_at_least(n.talos_version, 11):
-            yield (f'> "{n.address}": Talos version {n.talos_version.lstrip("v")} is compatible '
-                   f"with Kubernetes version {to}")
-    if to_minor != cur_minor:
-        yield "checking for removed Kubernetes component flags"
-        yield "checking for removed Kubernetes API resource versions"
-    if pre_pull:
-        for n in cps:
-            for c in COMPONENTS:
-                yield f' > "{n.address}": pre-pulling registry.k8s.io/{c}:v{to}'
-        if upgrade_kubelet:
-            for n in cps + workers:
-                yield f' > "{n.address}": pre-pulling ghcr.io/siderolabs/kubelet:v{to}'
-    for c in COMPONENTS:
-        yield f'updating "{c}" to version "{to}"'
-        for n in cps:
-            yield f' > "{n.address}": starting update'
-            old = world.static_versions[n.name][c]
-            if dry_run:
-                if old != to:
-                    yield f" > update {c}: v{old} -> {to}"
-                yield " > skipped in dry-run"
-                continue
-            if old != to:
-                yield f" > update {c}: v{old} -> {to}"
-            world.static_config_version[n.name][c] += 1
-            cfg = world.static_config_version[n.name][c]
-            yield f' > "{n.address}": machine configuration patched'
-            yield f' > "{n.address}": waiting for {c} pod update'
-            yield (f' > "{n.address}": {c}: waiting, config version mismatch: '
-                   f'got "{cfg - 1}", expected "{cfg}"')
-            world.static_versions[n.name][c] = to
-            world.k8s.static_pod(n, c, ready=False)
-            await asyncio.sleep(_t(world, "static_pod"))
-            yield f' > "{n.address}": {c}: pod is not ready, waiting'
-            world.k8s.static_pod(n, c, ready=True)
-            yield f' < "{n.address}": successfully updated'
-    yield f'updating kube-proxy to version "{to}"'
-    for n in cps:
-        yield f' > "{n.address}": starting update'
-        yield " > skipped in dry-run" if dry_run else f' > "{n.address}": machine configuration patched'
-    if upgrade_kubelet:
-        yield f'updating kubelet to version "{to}"'
-        for n in cps + workers:
-            yield f' > "{n.address}": starting update'
-            old = n.kubelet_version.lstrip("v")
-            if old != to:
-                yield f" > update kubelet: {old} -> {to}"
-            if dry_run:
-                yield " > skipped in dry-run"
-                continue
-            yield f' > "{n.address}": machine configuration patched'
-            yield f' > "{n.address}": waiting for kubelet restart'
-            n.kubelet_version = f"v{to}"
-            await asyncio.sleep(_t(world, "kubelet_restart"))
-            world.k8s.node_status(n)
-            yield f' > "{n.address}": waiting for node update'
-            yield f' < "{n.address}": successfully updated'
-    yield "updating manifests"
-    yield " > processing manifest apps/v1.DaemonSet/kube-system/kube-proxy"
-    if dry_run:
-        yield " < dry run, change skipped"
+
+async def _start_etcd(world: EmulatedCluster, node: NodeState) -> None:
+    if not node.is_control_plane:
         return
-    if world.proxy_version != to:
-        yield f"-          image: registry.k8s.io/kube-proxy:v{world.proxy_version}"
-        yield f"+          image: registry.k8s.io/kube-proxy:v{to}"
-        world.proxy_version = to
-        world.k8s.proxy_version(to)
-        yield " < applied successfully"
+    if world.etcd.member(node.name).state == "left":
+        await world.etcd.rejoin(node.name)
     else:
-        yield " < no changes"
-    yield "waiting for all manifests to be applied"
-    yield " > waiting for apps/v1.DaemonSet/kube-system/kube-proxy"
-
-
-def _minor_at_least(talos_version: str, minor: int) -> bool:
-    parts = talos_version.lstrip("v").split(".")
-    return (int(parts[0]), int(parts[1])) >= (1, minor)
+        await world.etcd.start_member(node.name)
+    slow = world.take_fault("slow_etcd_catchup", node)
+    if slow is not None:
+        world.etcd.set_catchup_lag(node.name, float(slow.params.get("seconds", 3.0)))
+    node.emit("service: etcd message: Health check successful healthy: true")

@@ -30,7 +30,7 @@ from emulator.addresses import (
     AddressPlan,
     allocate,
 )
-from emulator.errors import LabError
+from emulator.errors import LabError, PortTaken
 from emulator.faults import Fault, load_faults, make_fault
 from emulator.spec import LabSpec
 from emulator.world import EmulatedCluster
@@ -62,7 +62,7 @@ class LabServer:
         from model.catalog import Catalog
 
         self.dir.mkdir(parents=True, exist_ok=True)
-        plan = self.plan or allocate(len(self.spec.nodes))
+        plan = self.plan or allocate(len(self.spec.nodes), fixed=self.spec.address_block)
         world = EmulatedCluster(self.spec, plan, self.dir)
         self.world = world
         world.catalog = Catalog.load()
@@ -101,7 +101,9 @@ class LabServer:
 
         apid = web.Application()
         apid.router.add_post("/talosctl", self._talosctl)
-        await self._site(apid, [(n.address, APID_PORT) for n in world.nodes.values()])
+        # the control address answers talosctl calls made without endpoints (version --client)
+        await self._site(apid, [(n.address, APID_PORT) for n in world.nodes.values()]
+                         + [(world.plan.control, APID_PORT)])
         control = web.Application()
         control.router.add_get("/status", self._status)
         control.router.add_post("/faults", self._faults)
@@ -119,9 +121,9 @@ class LabServer:
             site = web.TCPSite(runner, host, port, reuse_address=True)
             try:
                 await site.start()
-            except OSError as e:
-                raise LabError(f"{host}:{port} is already in use ({e.strerror}); "
-                               "cannot start the lab there") from None
+            except OSError:
+                raise PortTaken(f"{host}:{port} is already in use; cannot start the lab "
+                                "there") from None
         return runner
 
     async def _start_kube(self, world: EmulatedCluster) -> None:
@@ -151,7 +153,7 @@ class LabServer:
 
     def _spawn(self, coro: Any) -> asyncio.Task[Any]:
         task = asyncio.get_running_loop().create_task(coro)
-        self._tasks = getattr(self, "_tasks", set())
+        self._tasks: set[asyncio.Task[Any]] = getattr(self, "_tasks", set())
         self._tasks.add(task)
         task.add_done_callback(self._task_done)
         return task
@@ -165,10 +167,11 @@ class LabServer:
     # ---- faults --------------------------------------------------------------------------
     async def inject(self, fault: Fault) -> None:
         """Record a fault and apply it now if it is immediate."""
-        from emulator.faultapply import apply_immediate
+        from emulator.faultapply import apply_immediate, prepare
         from emulator.faults import KINDS
 
         assert self.world is not None
+        prepare(self.world, fault)
         immediate = KINDS[fault.kind][0] or (fault.kind == "api_unreachable" and not fault.node)
         if immediate:
             await apply_immediate(self.world, fault)

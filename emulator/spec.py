@@ -25,7 +25,7 @@ DEFAULT_TIMINGS: dict[str, float] = {
     "static_pod": 0.2,  # upgrade-k8s: one static pod restart
     "kubelet_restart": 0.2,  # upgrade-k8s: one kubelet restart
     "backup": 0.5,  # Velero backup New -> Completed
-    "drain_timeout": 3.0,  # how long a drain retries a refused eviction before failing
+    "drain_timeout": 3.0,  # how long a drain retries a refused eviction, then goes on
 }
 _VERSION = re.compile(r"^v\d+\.\d+\.\d+$")
 _KVERSION = re.compile(r"^v?\d+\.\d+\.\d+$")
@@ -57,6 +57,8 @@ class LabSpec:
     template_vmid: int = 9000
     velero_namespace: str = "velero"
     flux_enabled: bool = True
+    address_block: tuple[int, int] | None = None  # lab.address_block: 127.A.B.x (else random)
+    talosctl_version: str = "v1.11.6"  # lab.talosctl_version: the emulated client
     raw: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -95,14 +97,16 @@ def load_spec(path: Path, *, extra_workers: int | None = None) -> LabSpec:
     talos = _need(raw, "talos", "", path)
     version = str(_need(talos, "version", "talos.", path))
     if not _VERSION.match(version):
-        raise LabConfigError(f"{path}: talos.version: {version!r} is not a Talos version like v1.9.2")
+        raise LabConfigError(f"{path}: talos.version: {version!r} is not a Talos version "
+                             "like v1.9.2")
     kube = str(_need(talos, "kubernetes", "talos.", path)).lstrip("v")
     if not _KVERSION.match(kube):
         raise LabConfigError(f"{path}: talos.kubernetes: {kube!r} is not a version like 1.32.0")
     factory = _need(talos, "factory", "talos.", path)
     schematic = str(_need(factory, "schematic", "talos.factory.", path))
     if not _HEX64.match(schematic):
-        raise LabConfigError(f"{path}: talos.factory.schematic: must be 64 lower-case hex characters")
+        raise LabConfigError(f"{path}: talos.factory.schematic: must be 64 lower-case hex "
+                             "characters")
     extensions = tuple(str(e) for e in factory.get("extensions") or ())
     nodes_raw = _need(raw, "nodes", "", path)
     nodes: list[NodeSpec] = []
@@ -110,7 +114,8 @@ def load_spec(path: Path, *, extra_workers: int | None = None) -> LabSpec:
     for group, role in (("control_plane", "controlplane"), ("workers", "worker")):
         entries = nodes_raw.get(group) or []
         if group == "control_plane" and not entries:
-            raise LabConfigError(f"{path}: nodes.control_plane: at least one control plane is required")
+            raise LabConfigError(f"{path}: nodes.control_plane: at least one control plane "
+                                 "is required")
         for i, entry in enumerate(entries):
             if not isinstance(entry, dict) or not entry.get("name"):
                 raise LabConfigError(f"{path}: nodes.{group}[{i}].name: required field is missing")
@@ -141,6 +146,11 @@ def load_spec(path: Path, *, extra_workers: int | None = None) -> LabSpec:
             )
         timings[key] = float(value)
     timings = {k: v * scale for k, v in timings.items()}
+    block = _address_block(lab, path, len(nodes))
+    client = str(lab.get("talosctl_version") or "v1.11.6")
+    if not _VERSION.match(client):
+        raise LabConfigError(f"{path}: lab.talosctl_version: {client!r} is not a talosctl "
+                             "version like v1.11.6")
     pve = raw.get("proxmox") or {}
     backups = raw.get("backups") or {}
     velero = backups.get("velero") or {}
@@ -158,5 +168,21 @@ def load_spec(path: Path, *, extra_workers: int | None = None) -> LabSpec:
         template_vmid=int(pve.get("template_vmid", 9000)),
         velero_namespace=str(velero.get("namespace", "velero")),
         flux_enabled=bool((raw.get("flux") or {}).get("enabled", True)),
+        address_block=block,
+        talosctl_version=client,
         raw=raw,
     )
+
+
+def _address_block(lab: dict[str, Any], path: Path, n_nodes: int) -> tuple[int, int] | None:
+    """lab.address_block: [A, B] pins the lab to 127.A.B.x (B+1... for large labs)."""
+    raw = lab.get("address_block")
+    if raw is None:
+        return None
+    span = (n_nodes + 10) // 250 + 1
+    if (not isinstance(raw, list) or len(raw) != 2
+            or not all(isinstance(x, int) and not isinstance(x, bool) for x in raw)
+            or not 0 <= raw[0] <= 255 or not 0 <= raw[1] <= 255 - span):
+        raise LabConfigError(f"{path}: lab.address_block: {raw!r} must be [A, B] with "
+                             f"0 <= A <= 255 and 0 <= B <= {255 - span} (the lab uses 127.A.B.x)")
+    return int(raw[0]), int(raw[1])

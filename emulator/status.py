@@ -4,7 +4,10 @@ Keys (stable; tests and benchmarks read them): name, dir, nodes[] {name, address
 vmid, talos_version, active_slot, slots{A,B}, schematic, extensions, boot_id, boot_count,
 upgrade_count, stage, machine_ready, apid, busy, kubernetes{ready, cordoned, kubelet_version,
 os_image}}, etcd{members[] {id, name, peer_urls, client_urls, learner, started}, error},
-kubernetes{api, version, available, proxy_version}, faults[], endpoints{...}.
+kubernetes{api, version, available, proxy_version}, faults[] {kind, node, <its params>,
+fired}, endpoints{factory, proxmox, control}. Slots are {version, schematic,
+[missing_extensions]} or null; `busy` names a running sequence or is null; `kubernetes.ready`
+is "True", "False" or "Unknown". tests/emulator/test_lab_cli.py pins these keys.
 """
 
 from __future__ import annotations

@@ -28,7 +28,7 @@ class WorldViews:
     # ---- versions ------------------------------------------------------------------------
     @property
     def client_version(self: Any) -> str:
-        return str((self.spec.raw.get("lab") or {}).get("talosctl_version", "v1.11.6"))
+        return str(self.spec.talosctl_version)
 
     def client_version_info(self: Any) -> dict[str, str]:
         v = self.client_version
@@ -40,21 +40,12 @@ class WorldViews:
         return {"tag": v, "sha": talos_sha(v), "built": "", "go": GO_VERSION, "os": "linux",
                 "arch": "amd64", "hostname": node.address}
 
-    async def client_version_warnings(self: Any, ctx: Any, targets: list[str]) -> None:
-        client = tuple(int(x) for x in self.client_version.lstrip("v").split(".")[:2])
-        for t in targets:
-            node = self.resolve(t)
-            if node is None or not node.apid_up:
-                continue
-            server = tuple(int(x) for x in node.talos_version.lstrip("v").split(".")[:2])
-            if server < client:
-                await ctx.err(f"WARNING: {t}: server version {node.talos_version.lstrip('v')} is "
-                              f"older than client version {self.client_version.lstrip('v')}\n")
-
     def catalog_host_rule(self: Any, host: str, target: str) -> str | None:
         from model.versions import TalosVersion
 
-        return self.catalog.can_upgrade_host(TalosVersion.parse(host), TalosVersion.parse(target))
+        problem: str | None = self.catalog.can_upgrade_host(TalosVersion.parse(host),
+                                                            TalosVersion.parse(target))
+        return problem
 
     def catalog_k8s_compat(self: Any, talos: str, k8s: str) -> str | None:
         from model.versions import KubeVersion, TalosVersion
@@ -80,117 +71,79 @@ class WorldViews:
         versions.append(self.proxy_version)
         return str(min(KubeVersion.parse(v) for v in versions))
 
-    # ---- services -----------------------------------------------------------------------
-    def services(self: Any, node: NodeState) -> list[tuple[str, str, str, str]]:
-        names = ["apid", "containerd", "cri", "kubelet", "machined", "udevd"]
-        if node.is_control_plane:
-            names += ["etcd", "trustd"]
-        out = []
-        for svc in sorted(names):
-            if svc == "etcd" and not self.etcd.member(node.name).running:
-                out.append((svc, "Preparing", "?", "Running pre state"))
-            elif svc == "kubelet" and not node.k8s_ready:
-                out.append((svc, "Running", "FAIL", "Health check failed"))
-            else:
-                out.append((svc, "Running", "OK", "Health check successful"))
-        return out
-
-    # ---- etcd ------------------------------------------------------------------------------
-    def _etcd_guard(self: Any, node: NodeState) -> None:
+    # ---- etcd (what machined's etcd APIs answer; errors are gRPC status texts) ------------
+    def _etcd_guard(self: Any, node: NodeState, api: str) -> None:
+        """Raise CommandError as machined's checkControlplane does on a worker."""
         from emulator.talos.commands import CommandError
 
         if not node.is_control_plane:
-            raise CommandError("rpc error: code = FailedPrecondition desc = etcd is not running "
-                               "on this node (not a control plane)")
+            raise CommandError(f"rpc error: code = Unimplemented desc = {api} is only available "
+                               "on control plane nodes")
+
+    def etcd_down_error(self: Any, node: NodeState) -> str | None:
+        """The local etcd client's dial error when the node's etcd is not running, else None."""
+        if self.etcd.member(node.name).running:
+            return None
+        return ('rpc error: code = Unavailable desc = connection error: desc = "transport: '
+                'Error while dialing: dial tcp 127.0.0.1:2379: connect: connection refused"')
+
+    async def _etcd_call(self: Any, node: NodeState, api: str, wrap: str, call: Any) -> Any:
+        from emulator.etcd import EtcdError
+        from emulator.talos.commands import CommandError
+
+        self._etcd_guard(node, api)
+        down = self.etcd_down_error(node)
+        if down:
+            raise CommandError(down)
+        try:
+            return await call()
+        except EtcdError as e:
+            text = str(e)
+            code = "NotFound" if "not found" in text else "Unknown"
+            raise CommandError(f"rpc error: code = {code} desc = {wrap}{text}") from None
 
     async def etcd_members_view(self: Any, node: NodeState) -> list[Any]:
-        from emulator.etcd import EtcdError
-        from emulator.talos.commands import CommandError
-
-        self._etcd_guard(node)
-        try:
-            return list(await self.etcd.amembers(node.name))
-        except EtcdError as e:
-            raise CommandError(f"rpc error: code = Unknown desc = {e}") from None
+        members = await self._etcd_call(node, "member list", "",
+                                        lambda: self.etcd.amembers(node.name))
+        return list(members)
 
     async def etcd_status_view(self: Any, node: NodeState) -> Any:
-        from emulator.etcd import EtcdError
-        from emulator.talos.commands import CommandError
+        """The member's status as machined reports it: PROTOCOL/STORAGE only from Talos v1.11."""
+        import dataclasses
 
-        self._etcd_guard(node)
-        try:
-            return await self.etcd.astatus(node.name)
-        except EtcdError as e:
-            raise CommandError(f"rpc error: code = Unknown desc = {e}") from None
+        from emulator.talos.gotext import version_minor
+
+        st = await self._etcd_call(node, "etcd status", "failed to query etcd status: ",
+                                   lambda: self.etcd.astatus(node.name))
+        if version_minor(node.talos_version) < (1, 11):
+            return dataclasses.replace(st, version="", storage_version="")
+        if not st.storage_version:  # etcd < 3.6 does not fill it: machined's workaround
+            major, minor = (st.version.split(".") + ["0", "0"])[:2]
+            return dataclasses.replace(st, storage_version=f"{major}.{minor}.0")
+        return st
 
     async def etcd_alarms_view(self: Any, node: NodeState) -> list[tuple[int, str]]:
-        import asyncio
-
-        self._etcd_guard(node)
-        alarms = await asyncio.to_thread(self.etcd.alarms, node.name)
+        alarms = await self._etcd_call(node, "etcd alarm list", "",
+                                       lambda: self.etcd.aalarms(node.name))
         return [(a.member_id, a.alarm_type) for a in alarms]
 
     async def etcd_snapshot(self: Any, node: NodeState, dest: Path) -> Any:
-        from emulator.etcd import EtcdError
-        from emulator.talos.commands import CommandError
-
-        self._etcd_guard(node)
-        try:
-            return await self.etcd.asnapshot(node.name, dest)
-        except EtcdError as e:
-            raise CommandError(f"error reading snapshot: {e}") from None
+        return await self._etcd_call(node, "etcd snapshot", "failed reading etcd snapshot: ",
+                                     lambda: self.etcd.asnapshot(node.name, dest))
 
     async def etcd_remove_member(self: Any, node: NodeState, member_id: int) -> None:
-        import asyncio
-
-        from emulator.etcd import EtcdError
-        from emulator.talos.commands import CommandError
-
-        self._etcd_guard(node)
-        try:
-            await asyncio.to_thread(self.etcd.remove_member, node.name, member_id)
-        except EtcdError as e:
-            raise CommandError(f"error removing member: rpc error: code = Unknown desc = {e}") \
-                from None
+        await self._etcd_call(node, "etcd remove member", "failed to remove member: ",
+                              lambda: self.etcd.aremove_member(node.name, member_id))
 
     async def etcd_leave(self: Any, node: NodeState) -> None:
-        self._etcd_guard(node)
-        await self.etcd.leave(node.name)
+        await self._etcd_call(node, "etcd leave", "failed to leave cluster: ",
+                              lambda: self.etcd.leave(node.name))
 
     async def etcd_forfeit(self: Any, node: NodeState) -> None:
-        self._etcd_guard(node)
-        await self.etcd.aforfeit_leadership(node.name)
-
-    def etcd_member_ids_by_node(self: Any) -> dict[str, tuple[int, ...] | None]:
-        """Each running control plane's view of the member IDs (sorted), None when down."""
-        from emulator.etcd import EtcdError
-
-        out: dict[str, tuple[int, ...] | None] = {}
-        for n in self.control_planes:
-            try:
-                out[n.name] = tuple(sorted(m.id for m in self.etcd.members(n.name)))
-            except EtcdError:
-                out[n.name] = None
-        return out
-
-    def etcd_member_ips(self: Any) -> list[str]:
-        from urllib.parse import urlsplit
-
-        from emulator.etcd import EtcdError
-
-        for n in self.control_planes:
-            try:
-                members = self.etcd.members(n.name)
-            except EtcdError:
-                continue
-            return sorted({urlsplit(u).hostname or "" for m in members for u in m.peer_urls})
-        return []
+        await self._etcd_call(node, "etcd forfeit leadership", "failed to forfeit leadership: ",
+                              lambda: self.etcd.aforfeit_leadership(node.name))
 
     def member_id(self: Any, name: str) -> int | None:
-        return self.etcd.member(name).member_id
-
-    # ---- proxmox ---------------------------------------------------------------------------
-    def pve_status(self: Any, node: NodeState, status: str) -> None:
-        if self.pve is not None:
-            self.pve.set_status(node.vmid, status)
-
+        """The node's current etcd member ID (None when it left or never joined)."""
+        member_id: int | None = self.etcd.member(name).member_id
+        return member_id

@@ -54,11 +54,15 @@ class NodeState:
     apid_up: bool = True
     kubelet_version: str = ""
     k8s_ready: bool = True  # kubelet posts Ready
+    kubelet_running: bool = True  # the kubelet service (stopped for an upgrade)
     k8s_status_known: bool = True  # False while rebooting (NodeStatusUnknown)
     never_ready: bool = False
     busy: str | None = None  # name of a running sequence (upgrade mutex)
     pending_slot: str | None = None  # slot to boot next (set by install or rollback)
-    events: list[str] = field(default_factory=list)
+    staged: tuple[str, str] | None = None  # (schematic, version) of `upgrade --stage`
+    # machined events (boot_id, actor ID, text, flag): flag is "ready" (MachineStatus
+    # RUNNING+ready), "stopall" (stopAllServices started) or "error" (sequence error)
+    events: list[tuple[str, str, str, str]] = field(default_factory=list)
     dmesg: list[str] = field(default_factory=list)
     booted_at: float = field(default_factory=time.time)
     changed: asyncio.Event | None = None
@@ -85,15 +89,28 @@ class NodeState:
     def hostname(self) -> str:
         return self.name
 
-    def log(self, message: str) -> None:
-        """Append to the node's kernel log (dmesg) with a relative timestamp."""
-        t = time.time() - self.booted_at
-        self.dmesg.append(f"{self.address}: kern:    info: [{t:12.6f}]: {message}")
+    def log(self, message: str, facility: str = "kern", priority: str = "info") -> None:
+        """Append to the node's kernel log as machined's Dmesg API renders a kmsg record."""
+        now = time.time()
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + \
+            f".{int(now % 1 * 1e9):09d}".rstrip("0").rstrip(".") + "Z"
+        self.dmesg.append(f"{facility}: {priority:>7}: [{stamp}]: {message}")
         del self.dmesg[:-500]
 
-    def emit(self, message: str) -> None:
-        """Publish an upgrade/reboot progress event (what `upgrade --wait` prints)."""
-        self.events.append(message)
+    def boot_log(self) -> None:
+        """The first kernel lines of a boot (the node's dmesg starts over)."""
+        self.log(f"Linux version 6.12.6-talos (@buildkitsandbox) (gcc (GCC) 14.2.0) #1 SMP; "
+                 f"Talos {self.talos_version} (slot {self.active})")
+        self.log("Command line: talos.platform=nocloud console=ttyS0 init_on_alloc=1 "
+                 "slab_nomerge pti=on")
+
+    def emit(self, message: str, actor: str = "", flag: str = "") -> None:
+        """Publish a machined event (what `upgrade --wait` / `reboot --wait` print)."""
+        self.events.append((self.boot_id, actor, message, flag))
+        self.touch()
+
+    def touch(self) -> None:
+        """Wake whoever waits on this node's changes (trackers, health)."""
         if self.changed is not None:
             self.changed.set()
 
@@ -114,6 +131,8 @@ class EmulatedCluster(WorldViews):
                 slots={"A": Slot(spec.talos_version, spec.schematic), "B": None},
                 kubelet_version=f"v{spec.kubernetes_version}",
             )
+            state.boot_log()
+            state.log("boot sequence: done", "user")
             self.nodes[n.name] = state
             self.by_address[addr] = state
         self.faults: list[Fault] = []
@@ -139,6 +158,15 @@ class EmulatedCluster(WorldViews):
         self.factory_url = f"http://{plan.factory}:8080"
         self.kube_hooks: list[Any] = []
 
+    # ---- hooks the lab server replaces ---------------------------------------------------
+    def spawn(self, coro: Any) -> asyncio.Task[Any]:
+        """Run a coroutine in the background (the server tracks and reports its tasks)."""
+        return asyncio.get_running_loop().create_task(coro)
+
+    def set_api_listener(self, up: bool) -> None:
+        """Close or reopen the Kubernetes API listener (the server does it for real)."""
+        self.api_listener_up = up
+
     # ---- lookup -------------------------------------------------------------------------
     @property
     def primary(self) -> NodeState:
@@ -157,7 +185,8 @@ class EmulatedCluster(WorldViews):
         try:
             return self.nodes[name]
         except KeyError:
-            raise UnknownNode(f"unknown node {name!r} (lab nodes: {', '.join(self.nodes)})") from None
+            raise UnknownNode(f"unknown node {name!r} (lab nodes: "
+                              f"{', '.join(self.nodes)})") from None
 
     def resolve(self, target: str) -> NodeState | None:
         """A node by the string given to talosctl -n: address or hostname."""
@@ -196,8 +225,15 @@ class EmulatedCluster(WorldViews):
 
     # ---- status ------------------------------------------------------------------------
     def extension_names(self, node: NodeState) -> list[str]:
-        slot = node.slot
-        return [e for e in self.spec.extensions if e not in slot.missing_extensions]
+        """The official extensions the node runs (its schematic's, minus missing ones)."""
+        return [e for e in self.spec.extensions if e not in node.slot.missing_extensions]
+
+    def extension_full_name(self, name: str) -> str | None:
+        """The lab extension `name` refers to (`iscsi-tools` or `siderolabs/iscsi-tools`)."""
+        for e in self.spec.extensions:
+            if name in (e, e.rsplit("/", 1)[-1]):
+                return e
+        return None
 
 
 COMPONENTS = ("kube-apiserver", "kube-controller-manager", "kube-scheduler")

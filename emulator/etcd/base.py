@@ -83,10 +83,14 @@ class EtcdBase:
     # ---- bookkeeping ----------------------------------------------------------------------
     def check_binaries(self) -> None:
         """Raise EtcdError with an install hint if etcd or etcdctl cannot be found."""
+        import os
+
+        where = f"not found on PATH ({os.environ.get('PATH', '')})"
         if shutil.which(self.etcd_bin) is None:
-            raise EtcdError(MISSING_ETCD)
+            raise EtcdError(MISSING_ETCD.replace("not found", f"{self.etcd_bin!r} {where}"))
         if shutil.which(self.etcdctl_bin) is None:
-            raise EtcdError(MISSING_ETCDCTL)
+            raise EtcdError(MISSING_ETCDCTL.replace("not found",
+                                                    f"{self.etcdctl_bin!r} {where}"))
 
     def member(self, name: str) -> EtcdMember:
         """Return the member record; raise EtcdError naming the known members."""

@@ -17,6 +17,7 @@ import sys
 from pathlib import Path
 
 APID_PORT = 50000
+LAB_ENV = "TALOSCTL_LAB_CONTROL"  # set by the lab's bin/talosctl wrapper: the lab's own address
 _VALUE_FLAGS = {"--talosconfig", "--context", "-e", "--endpoints", "-n", "--nodes", "--cluster"}
 
 
@@ -90,13 +91,16 @@ def main(argv: list[str] | None = None) -> int:
         "endpoints": endpoints,
     }
     body = json.dumps(request).encode()
-    if not endpoints:
-        # commands that need no server (version --client, help) are still answered by the lab
-        endpoints = list((config.get("x-lab") or {}).get("control") or [])
-        if not endpoints:
+    targets = list(endpoints)
+    if not targets:
+        # no endpoints: the lab still answers what needs no server (version --client, help,
+        # flag errors) and says "failed to determine endpoints" for the rest, as talosctl does
+        control = os.environ.get(LAB_ENV)
+        if not control:
             return _fail("failed to determine endpoints")
+        targets = [control]
     last_error = ""
-    for endpoint in endpoints:
+    for endpoint in targets:
         host = endpoint.rsplit(":", 1)[0] if endpoint.count(":") == 1 else endpoint
         try:
             if not ipaddress.ip_address(host).is_loopback:

@@ -52,11 +52,10 @@ def extensions(world: EmulatedCluster, node: NodeState) -> list[dict[str, Any]]:
     specs = world.factory.extension_statuses(node.slot.schematic, world.factory_url,
                                              talos_version=node.slot.version)
     missing = {m.rsplit("/", 1)[-1] for m in node.slot.missing_extensions}
-    out = []
-    for spec in specs:
-        if spec["metadata"]["name"] in missing:
-            continue
-        rid = spec["image"].removesuffix(".sqsh")
+    out: list[dict[str, Any]] = []
+    for spec in (s for s in specs if s["metadata"]["name"] not in missing):
+        rid = str(len(out))  # the imager numbers the extensions it unpacked: 0, 1, ...
+        spec = {**spec, "image": f"{rid}.sqsh"}
         out.append({"metadata": _meta(node, "runtime", "ExtensionStatuses.runtime.talos.dev", rid,
                                       "runtime.ExtensionStatusController"), "spec": spec})
     return out
@@ -89,7 +88,7 @@ def version(world: EmulatedCluster, node: NodeState) -> list[dict[str, Any]]:
 def etcd_member(world: EmulatedCluster, node: NodeState) -> list[dict[str, Any]]:
     if not node.is_control_plane:
         return []
-    member_id = world.etcd.member_id(node.name)
+    member_id = world.member_id(node.name)
     if member_id is None:
         return []
     return [{"metadata": _meta(node, "etcd", "EtcdMembers.etcd.talos.dev", "local",

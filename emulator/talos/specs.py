@@ -25,15 +25,19 @@ from emulator.talos.flags import (
 
 CommandSpec = Command
 
+DEFAULT_INSTALLER = "ghcr.io/siderolabs/installer:v1.11.6"  # talosctl v1.11.6's default
+DEFAULT_K8S = "1.34.1"  # talosctl v1.11.6's constants.DefaultKubernetesVersion
+
 _UPGRADE_FLAGS = (
-    Flag("image", shorthand="i", default="ghcr.io/siderolabs/installer:v1.11.6",
+    Flag("image", shorthand="i", default=DEFAULT_INSTALLER,
          help="the container image to use for performing the install"),
     Flag("preserve", "bool", False, shorthand="p", hidden=True,
          help="preserve data"),
     Flag("stage", "bool", False, shorthand="s",
          help="stage the upgrade to perform it after a reboot"),
     Flag("force", "bool", False, shorthand="f",
-         help="force the upgrade (skip checks on etcd health and members, might lead to data loss)"),
+         help="force the upgrade (skip checks on etcd health and members, might lead to "
+              "data loss)"),
     Flag("reboot-mode", default="default", shorthand="m",
          help='select the reboot mode during upgrade. Mode "powercycle" bypasses kexec. Valid '
               'values are: ["default" "powercycle"].'),
@@ -51,7 +55,8 @@ _NOT_EMULATED = ("apply-config", "bootstrap", "config", "containers", "copy", "d
                  "disks", "events", "gen", "image", "inspect", "kubeconfig", "list", "logs",
                  "memory", "mounts", "netstat", "processes", "reset", "restart", "shutdown",
                  "stats", "support", "time", "usage", "validate", "edit", "patch", "cluster",
-                 "wipe", "meta", "pcap", "service", "cgroups")
+                 "wipe", "meta", "pcap", "cgroups", "completion", "conformance", "inject",
+                 "machineconfig", "rotate-ca", "docs")
 
 
 def _tree() -> Command:
@@ -131,12 +136,12 @@ def _tree() -> Command:
             Flag("tail", "bool", False, help="specify if only new messages should be sent "
                  "(makes sense only when combined with --follow)"),
         )),
-        Command("services [<id>]", aliases=("service",), short="Retrieve the state of a service "
-                "(or all services), control service state", args=maximum_args(3),
-                handler="services"),
+        Command("service [<id> [start|stop|restart|status]]", aliases=("services",),
+                short="Retrieve the state of a service (or all services), control service "
+                "state", args=maximum_args(2), handler="services"),
         Command("upgrade-k8s", short="Upgrade Kubernetes control plane in the Talos cluster.",
                 args=no_args, handler="upgrade-k8s", flags=(
-                    Flag("to", default="1.34.1", help="the Kubernetes control plane version "
+                    Flag("to", default=DEFAULT_K8S, help="the Kubernetes control plane version "
                          "to upgrade to"),
                     Flag("from", help="the Kubernetes control plane version to upgrade from"),
                     Flag("endpoint", help="the cluster control plane endpoint"),
@@ -148,6 +153,17 @@ def _tree() -> Command:
                          "documentation for each field"),
                     Flag("with-examples", "bool", True, help="patch all machine configs with the "
                          "commented examples"),
+                    Flag("kubelet-image", default="ghcr.io/siderolabs/kubelet",
+                         help="kubelet image to use"),
+                    Flag("apiserver-image", default="registry.k8s.io/kube-apiserver",
+                         help="kube-apiserver image to use"),
+                    Flag("controller-manager-image",
+                         default="registry.k8s.io/kube-controller-manager",
+                         help="kube-controller-manager image to use"),
+                    Flag("scheduler-image", default="registry.k8s.io/kube-scheduler",
+                         help="kube-scheduler image to use"),
+                    Flag("proxy-image", default="registry.k8s.io/kube-proxy",
+                         help="kube-proxy image to use"),
                 )),
     )
     for name in _NOT_EMULATED:
