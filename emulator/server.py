@@ -36,6 +36,11 @@ from emulator.spec import LabSpec
 from emulator.world import EmulatedCluster
 
 
+# A long-lived cluster's raft index is large; reporting real etcd's small one plus this offset
+# keeps slow_etcd_catchup's lag (up to 1000 entries) visible to checks with a spread of ~50.
+RAFT_INDEX_OFFSET = 50_000
+
+
 class LabServer:
     """One running lab. `await start()` then `await wait_closed()`; `await stop()` ends it."""
 
@@ -80,7 +85,7 @@ class LabServer:
         world.kube = KubeStore()
         world.k8s = KubeSync(world)
         world.k8s.seed()
-        world.etcd = EtcdCluster(self.dir / "etcd")
+        world.etcd = EtcdCluster(self.dir / "etcd", raft_index_offset=RAFT_INDEX_OFFSET)
         world.etcd.check_binaries()
         world.spawn = self._spawn  # type: ignore[method-assign]
         world.set_api_listener = self._set_api_listener  # type: ignore[method-assign]

@@ -21,6 +21,9 @@ STATUS = "/v3/maintenance/status"
 ALARM = "/v3/maintenance/alarm"
 TRANSFER_LEADERSHIP = "/v3/maintenance/transfer-leadership"
 KV_PUT = "/v3/kv/put"
+# Plain HTTP on loopback: no TLS context (loading the CA bundle costs ~20 ms per client) and no
+# proxy settings from the environment (a proxy must never see lab traffic).
+_PLAIN: dict[str, Any] = {"verify": False, "trust_env": False}
 
 
 def client_url(address: str, port: int) -> str:
@@ -57,7 +60,7 @@ def post(base_url: str, path: str, body: dict[str, Any], timeout: float = 5.0) -
     with etcd's own message (e.g. `etcdserver: member not found`) if etcd refuses.
     """
     try:
-        resp = httpx.post(base_url + path, json=body, timeout=timeout)
+        resp = httpx.post(base_url + path, json=body, timeout=timeout, **_PLAIN)
     except httpx.TimeoutException:
         raise _timeout(base_url, path, timeout) from None
     except httpx.TransportError as exc:
@@ -70,7 +73,7 @@ async def apost(
 ) -> dict[str, Any]:
     """Async `post`: same reply and errors."""
     try:
-        async with httpx.AsyncClient(timeout=timeout) as client:
+        async with httpx.AsyncClient(timeout=timeout, **_PLAIN) as client:
             resp = await client.post(base_url + path, json=body)
     except httpx.TimeoutException:
         raise _timeout(base_url, path, timeout) from None
@@ -99,7 +102,7 @@ def _health_verdict(resp: httpx.Response, base_url: str) -> str | None:
 def health(base_url: str, timeout: float = 2.0) -> str | None:
     """Return None if `GET /health` says healthy, else a one-line reason (never raises)."""
     try:
-        resp = httpx.get(base_url + "/health", timeout=timeout)
+        resp = httpx.get(base_url + "/health", timeout=timeout, **_PLAIN)
     except httpx.TransportError as exc:
         return _no_health(base_url, exc, timeout)
     return _health_verdict(resp, base_url)
@@ -108,7 +111,7 @@ def health(base_url: str, timeout: float = 2.0) -> str | None:
 async def ahealth(base_url: str, timeout: float = 2.0) -> str | None:
     """Async `health`: None if healthy, else a one-line reason (never raises)."""
     try:
-        async with httpx.AsyncClient(timeout=timeout) as client:
+        async with httpx.AsyncClient(timeout=timeout, **_PLAIN) as client:
             resp = await client.get(base_url + "/health")
     except httpx.TransportError as exc:
         return _no_health(base_url, exc, timeout)
@@ -118,7 +121,7 @@ async def ahealth(base_url: str, timeout: float = 2.0) -> str | None:
 async def aget_ok(url: str, timeout: float = 0.2) -> bool:
     """Return True if a GET of `url` answers at all (any status) within `timeout`."""
     try:
-        async with httpx.AsyncClient(timeout=timeout) as client:
+        async with httpx.AsyncClient(timeout=timeout, **_PLAIN) as client:
             await client.get(url)
     except httpx.TransportError:
         return False

@@ -36,12 +36,11 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: p
     if upgrade.PLAN in config.stash and config.getoption("--plan"):
         terminalreporter.section("upgrade plan (nothing was changed)")
         terminalreporter.write_line(upgrade.get_plan(config).describe())
+    upgrade.lock_summary(terminalreporter, config)
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
-    lock = session.config.stash.get(upgrade.LOCK, None)
-    if lock is not None:
-        lock.release()
+    upgrade.release_lock(session.config)
 
 
 @pytest.fixture(scope="session")

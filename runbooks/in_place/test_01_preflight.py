@@ -1,5 +1,6 @@
 """Phase 1, preflight (read-only): is it safe to start? Nothing here changes the cluster,
-except the last step, which takes the cluster lock."""
+except the second step, which takes the cluster lock (first, so that a second session stops at
+once, naming the holder, instead of judging a cluster another session is changing)."""
 
 from __future__ import annotations
 
@@ -11,14 +12,16 @@ import pytest
 from checks import ALL_CHECKS, run_checks
 from checks import upgrade as proofs
 from drivers.factory import Factory
-from drivers.lock import ClusterLock, Holder
 from drivers.talosctl import Talosctl
 from fixtures.procedures import Session, expectation_now
-from fixtures.upgrade import LOCK
+from fixtures.upgrade import take_lock
 from fixtures.verdicts import assert_no_findings
+from fixtures.waiting import wait_until
 from model.catalog import Catalog
+from model.findings import Finding
 from model.plan import UpgradePlan
-from model.versions import TalosVersion
+from model.snapshot import ClusterSnapshot
+from model.versions import KubeVersion, TalosVersion
 
 
 def test_plan_is_valid(plan: UpgradePlan) -> None:
@@ -35,27 +38,45 @@ def test_plan_is_valid(plan: UpgradePlan) -> None:
         assert hop.image.endswith(f":{hop.to_version}"), f"installer image {hop.image} vs {hop}"
 
 
-def test_cluster_healthy(session: Session, plan: UpgradePlan) -> None:
-    """The whole health gate passes (every check), against the profile or a resumed run"""
-    snap = session.observe()
-    allure.attach(json.dumps(snap.to_dict(), indent=2, default=str), "snapshot before",
-                  allure.attachment_type.JSON)
+def test_take_cluster_lock(session: Session, pytestconfig: pytest.Config) -> None:
+    """Take the cluster lock (a Lease in kube-system) for the whole session (--plan: only check
+    that no other session holds it)"""
+    take_lock(session, pytestconfig, "in_place")
+
+
+def _health(session: Session, plan: UpgradePlan, snap: ClusterSnapshot) -> list[Finding]:
     exp = expectation_now(session, snap, _talos_path(plan), _k8s_path(plan))
     results = run_checks(snap, exp, [c for c in ALL_CHECKS if not c.advisory])
-    assert_no_findings([f for fs in results.values() for f in fs], "cluster health before the upgrade")
+    return [f for fs in results.values() for f in fs]
+
+
+def test_cluster_healthy(session: Session, plan: UpgradePlan) -> None:
+    """The whole health gate passes (every check), against the profile or a resumed run"""
+    if session.record.resumed:
+        # an interrupted session may have left a node mid-reboot: give it time to come back
+        waited = wait_until(session.look, lambda sn: _health(session, plan, sn),
+                            timeout=session.timeouts.node_ready,
+                            what="cluster healthy before resuming the interrupted run").value
+        assert waited is not None
+        snap = waited
+    else:
+        snap = session.look()
+    allure.attach(json.dumps(snap.to_dict(), indent=2, default=str), "snapshot before",
+                  allure.attachment_type.JSON)
+    assert_no_findings(_health(session, plan, snap), "cluster health before the upgrade")
 
 
 def _talos_path(plan: UpgradePlan) -> list[TalosVersion]:
     return [plan.current_talos] + [h.to_version for h in plan.talos_hops]
 
 
-def _k8s_path(plan: UpgradePlan) -> list:  # type: ignore[type-arg]
+def _k8s_path(plan: UpgradePlan) -> list[KubeVersion]:
     return [plan.current_kubernetes] + [h.to_version for h in plan.kube_hops]
 
 
 def test_cluster_matches_profile(session: Session, plan: UpgradePlan) -> None:
     """The live cluster is the one the profile describes: nodes, versions, schematic"""
-    snap = session.observe()
+    snap = session.last or session.look()
     problems = []
     k8s_names = {n.name for n in snap.k8s_nodes}
     for node in session.profile.all_nodes:
@@ -85,7 +106,8 @@ def test_installer_images_exist(plan: UpgradePlan, factory: Factory) -> None:
                       allure.attachment_type.TEXT)
         if not ok:
             missing.append(f"{hop.image}: {detail}")
-    assert not missing, "installer images missing from the Image Factory:\n  " + "\n  ".join(missing)
+    assert not missing, ("installer images missing from the Image Factory:\n  "
+                         + "\n  ".join(missing))
 
 
 def test_talosctl_not_older_than_target(talos: Talosctl, plan: UpgradePlan) -> None:
@@ -101,13 +123,13 @@ def test_no_flux_reconciliation_in_progress(session: Session) -> None:
     """No Flux reconciliation in progress"""
     if not session.profile.flux.enabled:
         pytest.skip("flux.enabled is false in the profile")
-    snap = session.observe()
+    snap = session.last or session.look()
     assert_no_findings(proofs.check_flux_idle(snap), "Flux must be idle before nodes reboot")
 
 
 def test_no_pdb_blocks_drain(session: Session, plan: UpgradePlan) -> None:
     """No PodDisruptionBudget would block draining any node"""
-    snap = session.observe()
+    snap = session.last or session.look()
     names = [n.name for n in plan.nodes.in_order] if plan.talos_hops else []
     assert_no_findings(proofs.check_drain_not_blocked(snap, names), "drain preflight")
 
@@ -121,22 +143,8 @@ def test_rollback_path_exists(plan: UpgradePlan, factory: Factory, catalog: Cata
     ok, detail = factory.installer_exists(back)
     assert ok, f"no way back: the current installer {back} is not in the Image Factory ({detail})"
     problem = catalog.can_upgrade_host(first.to_version, plan.current_talos)
-    assert problem is None, f"no way back from {first.to_version} to {plan.current_talos}: {problem}"
+    assert problem is None, (f"no way back from {first.to_version} to {plan.current_talos}: "
+                             f"{problem}")
     allure.attach(f"A/B rollback to {plan.current_talos} ('talosctl rollback') after the first "
                   f"hop; explicit reinstall from {back} otherwise", "rollback path",
                   allure.attachment_type.TEXT)
-
-
-@pytest.mark.mutating
-def test_take_cluster_lock(session: Session, pytestconfig: pytest.Config) -> None:
-    """Take the cluster lock (a Lease in kube-system) for the whole session"""
-    holder = Holder.me("in_place", pytestconfig.getoption("--change-ref") or "")
-    lock = ClusterLock(session.kube, holder, duration=session.profile.upgrade.lock_seconds)
-    lock.acquire()
-    pytestconfig.stash[LOCK] = lock
-    lock.start_renewing()
-    for warning in lock.warnings:
-        allure.attach(warning, "lock warning", allure.attachment_type.TEXT)
-    allure.attach(str(holder), "lock holder", allure.attachment_type.TEXT)
-    session.record.data["sessions"].append({"holder": holder.__dict__, "warnings": lock.warnings})
-    session.record.save()

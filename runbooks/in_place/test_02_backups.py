@@ -3,13 +3,10 @@ backup waited on until Completed. Nothing is rebooted before both are proven."""
 
 from __future__ import annotations
 
-import time
-
 import allure
 import pytest
 
-from drivers.etcdsnap import verify_snapshot
-from fixtures.procedures import Session, already_done
+from fixtures.procedures import Session, already_done, take_etcd_snapshot
 from fixtures.waiting import wait_until
 from model.findings import Category, Finding
 from model.plan import UpgradePlan
@@ -19,27 +16,15 @@ TERMINAL = ("Completed", "PartiallyFailed", "Failed", "FailedValidation")
 
 @pytest.mark.mutating
 def test_etcd_snapshot(session: Session, plan: UpgradePlan) -> None:
-    """etcd snapshot via talosctl, saved outside the cluster, verified, recorded with its checksum"""
-    done = session.record.data["backups"].get("etcd")
-    if done and (p := __import__("pathlib").Path(done["path"])).exists() \
-            and p.stat().st_size == done["size_bytes"]:
-        already_done(f"etcd snapshot {done['path']} (sha256 {done['sha256']})")
-        return
-    directory = session.profile.backups.etcd_snapshot_dir
-    directory.mkdir(parents=True, exist_ok=True)
-    dest = directory / f"{session.profile.name}-etcd-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}.snapshot"
-    primary = plan.nodes.primary
-    with allure.step(f"talosctl etcd snapshot {dest} on {primary.name}"):
-        out = session.talos.etcd_snapshot(primary.address, dest, timeout=session.timeouts.etcd)
-    rec = verify_snapshot(dest, out.stdout, primary.name, session.talos.runner)
-    allure.attach(rec.to_json(), "etcd snapshot record", allure.attachment_type.JSON)
-    dest.with_suffix(".json").write_text(rec.to_json())
-    session.record.data["backups"]["etcd"] = rec.__dict__
-    session.record.save()
+    """etcd snapshot via talosctl, saved outside the cluster, verified, recorded (sha256)"""
+    take_etcd_snapshot(session, plan.nodes.primary, "pre-upgrade")
 
 
 def _velero_name(session: Session) -> str:
-    return f"pre-upgrade-{session.record.data['run_id'].lower().replace('.', '-')}"[:63].rstrip("-")
+    """pre-upgrade-<target>-<run start>: unique per run, at most 63 characters."""
+    stamp = str(session.record.data["run_id"]).rsplit("-", 1)[-1].lower()
+    target = str(session.record.data["to"]["talos"]).replace(".", "-")
+    return f"pre-upgrade-{target}-{stamp}"[:63].rstrip("-")
 
 
 @pytest.mark.mutating

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 
 import allure
 
@@ -14,7 +15,7 @@ from model.plan import UpgradePlan
 
 def test_verify_everything(session: Session, plan: UpgradePlan) -> None:
     """Every check re-evaluated: versions and extensions everywhere, etcd, workloads"""
-    snap = session.observe()
+    snap = session.look()
     allure.attach(json.dumps(snap.to_dict(), indent=2, default=str), "snapshot after",
                   allure.attachment_type.JSON)
     exp = session.expectation.with_talos(plan.target_talos).with_kubernetes(plan.target_kubernetes)
@@ -24,3 +25,5 @@ def test_verify_everything(session: Session, plan: UpgradePlan) -> None:
     assert_no_findings([f for fs in results.values() for f in fs],
                        f"cluster after the upgrade to Talos {plan.target_talos}, Kubernetes "
                        f"{plan.target_kubernetes}")
+    session.record.data["finished"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    session.record.save()
