@@ -60,6 +60,11 @@ def observe(profile: Profile, talos: Talosctl, kube: Kube, *, flux: bool | None 
     taken = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     nodes = list(profile.all_nodes)
     targets = [n.target for n in nodes]
+    cps = [n.target for n in profile.control_planes]
+    # the fixed set of reads, started at once (each still one process over all its nodes)
+    talos.prefetch([(["get", r, "-o", "json"], targets)
+                    for r in ("version", "machinestatus", "extensions")]
+                   + [(["etcd", "members"], cps), (["etcd", "status"], cps)])
     versions = _get_all(talos, "version", targets)
     stages = _get_all(talos, "machinestatus", targets)
     exts = _get_all(talos, "extensions", targets)

@@ -69,6 +69,36 @@ class Runner:
         return done
 
 
+    def run_many(self, argvs: Sequence[Sequence[str]], *, timeout: float
+                 ) -> list[Completed | Exception]:
+        """Run several read commands at once; record each as its own Allure step, in order.
+
+        Returns, per command, Completed or the ToolNotFound/CommandTimeout it raised (the
+        caller decides; nothing is raised here). Evidence is recorded in this thread only.
+        """
+        from concurrent.futures import ThreadPoolExecutor
+
+        shown = [self.redact(shlex.join(a)) for a in argvs]
+        with ThreadPoolExecutor(max_workers=max(1, len(argvs))) as pool:
+            futures = [pool.submit(execute, a, timeout=timeout, shown=s, redact=self.redact)
+                       for a, s in zip(argvs, shown, strict=True)]
+        results: list[Completed | Exception] = []
+        for text, future in zip(shown, futures, strict=True):
+            with allure.step(f"$ {text}"):
+                self.calls += 1
+                exc = future.exception()
+                if isinstance(exc, Exception):
+                    allure.attach(f"{text}\n{exc}", "error", allure.attachment_type.TEXT)
+                    results.append(exc)
+                    continue
+                done = future.result()
+                self.history.append(done)
+                del self.history[:-50]
+                _attach(done)
+                results.append(done)
+        return results
+
+
 def execute(argv: Sequence[str], *, timeout: float, env: dict[str, str] | None = None,
             shown: str | None = None, redact: Callable[[str], str] = str) -> Completed:
     """Run argv without evidence (usable before any test runs); return Completed.

@@ -17,7 +17,8 @@ from model.secrets import SecretRef
 
 def resolve(ref: SecretRef, runner: Runner | None = None, *, base_dir: Path | None = None,
             timeout: float = 30.0) -> str:
-    """The secret's value (first line for pass, stripped); raise SecretError naming the reference."""
+    """The secret's value (first line for pass, stripped); raise SecretError naming the
+    reference."""
     if ref.kind == "env":
         value = os.environ.get(ref.ref)
         if not value:

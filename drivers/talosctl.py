@@ -82,6 +82,7 @@ class Talosctl:
         self.runner = runner
         self.read_only = read_only
         self.timeout = timeout
+        self._prefetched: dict[tuple[tuple[str, ...], tuple[str, ...]], Completed] = {}
 
     # ---- plumbing -----------------------------------------------------------------------------
     def argv(self, args: Sequence[str], nodes: Sequence[str] = ()) -> list[str]:
@@ -99,8 +100,27 @@ class Talosctl:
         verb = mutating_verb(args) if self.read_only else None
         if verb is not None:
             raise ReadOnlyViolation(f"read-only run: refusing mutating command `talosctl {verb}`")
-        return self.runner.run(self.argv(args, nodes), timeout=timeout or self.timeout,
-                               check=check, title=title)
+        done = self._prefetched.pop((tuple(args), tuple(nodes)), None)
+        if done is None:
+            return self.runner.run(self.argv(args, nodes), timeout=timeout or self.timeout,
+                                   check=check, title=title)
+        if check and done.exit_code != 0:
+            raise CommandFailed(done.command, done.exit_code, done.stderr, done.stdout)
+        return done
+
+    def prefetch(self, reads: Sequence[tuple[Sequence[str], Sequence[str]]]) -> None:
+        """Run several reads at once (one process each, concurrently); the next `run` of the
+        same args and nodes takes its result instead of starting a process. Only reads: a
+        mutating command is refused whatever the mode. A read that could not run is simply not
+        cached, so the normal call raises its error."""
+        for args, _ in reads:
+            if mutating_verb(args) is not None:
+                raise ReadOnlyViolation(f"prefetch is for reads only, not `talosctl "
+                                        f"{' '.join(args)}`")
+        results = self.runner.run_many([self.argv(a, n) for a, n in reads], timeout=self.timeout)
+        for (args, nodes), done in zip(reads, results, strict=True):
+            if isinstance(done, Completed):
+                self._prefetched[(tuple(args), tuple(nodes))] = done
 
     def _read(self, args: Sequence[str], nodes: Sequence[str],
               decode: Callable[[Completed, Sequence[str]], dict[str, list[Any]]]) -> PerNode:

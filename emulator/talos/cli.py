@@ -9,7 +9,8 @@ code the lab gives. Endpoints are only ever loopback addresses: anything else is
 
 from __future__ import annotations
 
-import http.client
+import socket
+from typing import BinaryIO
 import ipaddress
 import json
 import os
@@ -111,9 +112,7 @@ def main(argv: list[str] | None = None) -> int:
             last_error = f"not emulated: endpoint {endpoint} is not an IP address"
             continue
         try:
-            conn = http.client.HTTPConnection(host, APID_PORT, timeout=3600)
-            conn.request("POST", "/talosctl", body, {"Content-Type": "application/json"})
-            resp = conn.getresponse()
+            resp = _post(host, body)
         except OSError as e:
             reason = "connection refused" if isinstance(e, ConnectionRefusedError) else str(e)
             last_error = (f"rpc error: code = Unavailable desc = connection error: desc = "
@@ -128,7 +127,25 @@ def main(argv: list[str] | None = None) -> int:
     return _fail(last_error)
 
 
-def _stream(resp: http.client.HTTPResponse) -> int | str:
+def _post(host: str, body: bytes) -> BinaryIO:
+    """POST /talosctl over HTTP/1.0 (the answer streams until the server closes: no chunking);
+    return the body as a line-iterable stream. A raw socket keeps start-up fast: http.client
+    pulls in email and ssl."""
+    sock = socket.create_connection((host, APID_PORT), timeout=3600)
+    head = (f"POST /talosctl HTTP/1.0\r\nHost: {host}:{APID_PORT}\r\n"
+            f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n")
+    sock.sendall(head.encode() + body)
+    stream = sock.makefile("rb")
+    sock.close()  # the file object keeps the connection open until it is closed
+    status = stream.readline().split(b" ", 2)
+    if len(status) < 2 or status[1] != b"200":
+        raise OSError(f"lab apid answered {b' '.join(status).decode(errors='replace').strip()}")
+    while stream.readline() not in (b"\r\n", b"\n", b""):
+        pass
+    return stream
+
+
+def _stream(resp: BinaryIO) -> int | str:
     code = 1
     out, err = sys.stdout, sys.stderr
     for raw in resp:
