@@ -35,7 +35,6 @@ from emulator.faults import Fault, load_faults, make_fault
 from emulator.spec import LabSpec
 from emulator.world import EmulatedCluster
 
-
 # A long-lived cluster's raft index is large; reporting real etcd's small one plus this offset
 # keeps slow_etcd_catchup's lag (up to 1000 entries) visible to checks with a spread of ~50.
 RAFT_INDEX_OFFSET = 50_000

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import os
+from pathlib import Path
 
 
 def test_lab_fixture_starts_and_answers(lab) -> None:  # type: ignore[no-untyped-def]
@@ -13,4 +13,5 @@ def test_lab_fixture_starts_and_answers(lab) -> None:  # type: ignore[no-untyped
     assert '"version": "v1.9.2"' in done.stdout
     pid = lab.state["pid"]
     lab.stop()
-    assert not os.path.exists(f"/proc/{pid}") or open(f"/proc/{pid}/stat").read().split()[2] == "Z"
+    stat = Path(f"/proc/{pid}/stat")
+    assert not stat.exists() or stat.read_text().split()[2] == "Z", f"lab process {pid} still runs"

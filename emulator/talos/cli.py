@@ -9,13 +9,13 @@ code the lab gives. Endpoints are only ever loopback addresses: anything else is
 
 from __future__ import annotations
 
-import socket
-from typing import BinaryIO
 import ipaddress
 import json
 import os
+import socket
 import sys
 from pathlib import Path
+from typing import BinaryIO
 
 APID_PORT = 50000
 LAB_ENV = "TALOSCTL_LAB_CONTROL"  # set by the lab's bin/talosctl wrapper: the lab's own address
