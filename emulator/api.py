@@ -163,8 +163,11 @@ class Lab:
         return cls(lab_dir)
 
     def stop(self, timeout: float = 30.0) -> None:
-        """Stop the lab and everything it started; no process is left behind."""
+        """Stop the lab and everything it started; no process is left behind. Stopping a lab
+        that has already stopped does nothing."""
         if self._thread is not None:
+            if not self._thread.is_alive():
+                return
             loop, server = self._server["loop"], self._server["server"]
             loop.call_soon_threadsafe(server.request_stop)
             self._thread.join(timeout)

@@ -15,3 +15,16 @@ def test_lab_fixture_starts_and_answers(lab) -> None:  # type: ignore[no-untyped
     lab.stop()
     stat = Path(f"/proc/{pid}/stat")
     assert not stat.exists() or stat.read_text().split()[2] == "Z", f"lab process {pid} still runs"
+
+
+def test_in_process_lab_uses_the_same_server(make_lab) -> None:  # type: ignore[no-untyped-def]
+    lab = make_lab(in_process=True)
+    assert lab.state["state"] == "ready"
+    done = lab.talosctl("get", "machinestatus", "-n", lab.address("cp2"), "-o", "json")
+    assert done.returncode == 0, done.stderr
+    assert '"stage": "running"' in done.stdout
+    etcd_pids = list(lab.state.get("etcd_pids", {}).values())
+    assert len(etcd_pids) == 3
+    lab.stop()
+    assert all(not Path(f"/proc/{pid}").exists() or
+               Path(f"/proc/{pid}/stat").read_text().split()[2] == "Z" for pid in etcd_pids)
