@@ -20,10 +20,6 @@ from emulator.spec import LabSpec
 from emulator.views import WorldViews
 
 
-def now_rfc3339() -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-
-
 @dataclass
 class Slot:
     version: str
@@ -156,7 +152,6 @@ class EmulatedCluster(WorldViews):
         self.catalog: Any = None
         self.k8s: Any = None
         self.factory_url = f"http://{plan.factory}:8080"
-        self.kube_hooks: list[Any] = []
 
     # ---- hooks the lab server replaces ---------------------------------------------------
     def spawn(self, coro: Any) -> asyncio.Task[Any]:

@@ -31,6 +31,15 @@ with open({log!r}, "a") as f:
 line = " ".join(argv)
 for rule in json.load(open({rules!r})):
     if rule["match"] in line:
+        if rule.get("touch"):
+            open(rule["touch"], "w").close()
+        if rule.get("wait_for"):  # rendezvous: only met if the other process runs meanwhile
+            deadline = time.monotonic() + 10
+            while not __import__("os").path.exists(rule["wait_for"]):
+                if time.monotonic() > deadline:
+                    sys.stderr.write("fake talosctl: nobody ran alongside me\\n")
+                    sys.exit(9)
+                time.sleep(0.01)
         time.sleep(rule.get("sleep", 0))
         sys.stdout.write(rule.get("stdout", ""))
         sys.stderr.write(rule.get("stderr", ""))
@@ -251,3 +260,30 @@ def test_read_only_kubernetes_driver_refuses_writes(tmp_path: Path) -> None:
         assert kube.requests == 0
     finally:
         kube.close()
+
+
+def test_prefetched_reads_run_concurrently_once_and_are_used_by_the_next_read(
+        fake: Fake, tmp_path: Path) -> None:
+    one, two = tmp_path / "one-started", tmp_path / "two-started"
+    # each read waits for the other to have started: sequential reads would fail (exit 9)
+    fake.rules({"match": "get version", "touch": str(one), "wait_for": str(two),
+                "stdout": resource(A, "v1.9.2")},
+               {"match": "etcd members", "touch": str(two), "wait_for": str(one), "exit": 1,
+                "stderr": "boom\n"})
+    talos = fake.driver()
+    talos.prefetch([(["get", "version", "-o", "json"], [A]), (["etcd", "members"], [A])])
+    assert len(fake.calls) == 2
+    result = talos.get("version", [A])  # served from the prefetch: no new process
+    assert len(fake.calls) == 2
+    assert result.values[A][0]["spec"]["version"] == "v1.9.2"
+    with pytest.raises(CommandFailed, match="boom"):  # a failed read keeps its failure
+        talos.run(["etcd", "members"], [A])
+    assert len(fake.calls) == 2
+    talos.get("version", [A])  # the cache is one-shot: this read starts a process
+    assert len(fake.calls) == 3
+
+
+def test_prefetch_refuses_mutating_commands(fake: Fake) -> None:
+    with pytest.raises(ReadOnlyViolation, match="prefetch is for reads only"):
+        fake.driver().prefetch([(["reboot"], [A])])
+    assert fake.calls == []
