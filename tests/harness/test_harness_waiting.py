@@ -102,3 +102,11 @@ def test_errors_not_declared_transient_are_raised() -> None:
 def test_a_timeout_is_required(timeout: float) -> None:
     with pytest.raises(ValueError, match="wait_until needs a positive timeout"):
         wait_until(script("Ready"), not_ready, timeout=timeout, what="x")
+
+
+@pytest.mark.parametrize(("timeout", "step"), [(60, 0.1), (600, 1.0), (3600, 2.0), (5, 0.1)])
+def test_default_poll_interval_follows_the_patience_asked_for(timeout: float, step: float) -> None:
+    clock = Clock()
+    wait_until(script("NotReady", "NotReady", "Ready"), not_ready, timeout=timeout,
+               what="w2 Ready", clock=clock, pause=clock.pause)
+    assert clock.pauses == [step, step]
