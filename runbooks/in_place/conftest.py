@@ -1,21 +1,14 @@
-"""In-place upgrade runbook wiring: the plan, per-hop parametrization and ordering, the session
-shared by the steps, the run record and the cluster lock (released at the end of the session)."""
+"""In-place upgrade runbook wiring: the plan, per-hop parametrization and ordering, the run
+record and the cluster lock (released at the end of the session). The fixtures shared with the
+rollback runbook (plan, factory, session) are in fixtures/steps.py."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-
 import pytest
 
-from checks import Expectation
-from drivers.factory import Factory
-from drivers.kube import Kube
-from drivers.talosctl import Talosctl
 from fixtures import upgrade
-from fixtures.procedures import Session
 from model.plan import UpgradePlan
 from model.profile import Profile
-from model.snapshot import ClusterSnapshot
 
 
 @pytest.hookimpl(trylast=True)
@@ -44,23 +37,5 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
 
 
 @pytest.fixture(scope="session")
-def plan(pytestconfig: pytest.Config) -> UpgradePlan:
-    return upgrade.get_plan(pytestconfig)
-
-
-@pytest.fixture(scope="session")
 def record(profile: Profile, plan: UpgradePlan) -> upgrade.RunRecord:
     return upgrade.RunRecord.open(profile, plan)
-
-
-@pytest.fixture(scope="session")
-def factory(profile: Profile) -> Factory:
-    return Factory(profile.talos.factory.url)
-
-
-@pytest.fixture(scope="session")
-def session(profile: Profile, talos: Talosctl, kube: Kube,
-            observe_cluster: Callable[[], ClusterSnapshot], expectation: Expectation,
-            record: upgrade.RunRecord) -> Iterator[Session]:
-    yield Session(profile, talos, kube, observe_cluster, expectation, record,
-                  preserve=profile.upgrade.preserve)

@@ -3,19 +3,9 @@ versions), per-step parametrization and ordering (shared with in_place), the ses
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-
 import pytest
 
-from checks import Expectation
-from drivers.factory import Factory
-from drivers.kube import Kube
-from drivers.talosctl import Talosctl
 from fixtures import rollback, upgrade
-from fixtures.procedures import Session
-from model.plan import UpgradePlan
-from model.profile import Profile
-from model.snapshot import ClusterSnapshot
 
 
 @pytest.hookimpl(trylast=True)
@@ -45,24 +35,6 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
 
 
 @pytest.fixture(scope="session")
-def plan(pytestconfig: pytest.Config) -> UpgradePlan:
-    return upgrade.get_plan(pytestconfig)
-
-
-@pytest.fixture(scope="session")
 def record(pytestconfig: pytest.Config) -> upgrade.RunRecord:
     """The run record of the upgrade being undone (rollback steps are appended to it)."""
     return pytestconfig.stash[rollback.RECORD]
-
-
-@pytest.fixture(scope="session")
-def factory(profile: Profile) -> Factory:
-    return Factory(profile.talos.factory.url)
-
-
-@pytest.fixture(scope="session")
-def session(profile: Profile, talos: Talosctl, kube: Kube,
-            observe_cluster: Callable[[], ClusterSnapshot], expectation: Expectation,
-            record: upgrade.RunRecord) -> Iterator[Session]:
-    yield Session(profile, talos, kube, observe_cluster, expectation, record,
-                  preserve=profile.upgrade.preserve)
