@@ -54,6 +54,7 @@ async def apply_immediate(world: EmulatedCluster, fault: Fault) -> None:
             raise_not_cp(node)
         fault.node = node.name
         world.etcd.kill_member(node.name)
+        await world.etcd.wait_leader()  # the fault is a member down, not an election under way
     elif kind == "drain_blocked":
         node = world.node(fault.node) if fault.node else _default_worker(world)
         fault.node = node.name

@@ -182,6 +182,34 @@ class EtcdCluster(EtcdQueries):
             m.state = "stopped"
         self._save_pids()
 
+    async def wait_leader(self, timeout: float | None = None) -> None:
+        """After a member was killed: wait until the running members (when they still have
+        quorum) agree on a running leader and serve. Followers notice a dead leader only after
+        their election timeout; a raft request (alarm list, member add) sent before the new
+        election is dropped, and etcd answers it only when its request times out."""
+        running = [m for m in self._members.values() if m.running]
+        if len(running) * 2 <= len([m for m in self._members.values() if m.state != "left"]):
+            return  # no quorum: no leader will come
+        limit = self.start_timeout if timeout is None else timeout
+        deadline = time.monotonic() + limit
+        while True:
+            leaders: set[int | None] = set()
+            for m in running:
+                try:
+                    reply = await gw.apost(self.client_url(m.name), gw.STATUS, {}, timeout=0.5)
+                    leaders.add(parse_status(reply).leader)
+                except EtcdError:
+                    leaders.add(None)
+            lead = leaders.pop() if len(leaders) == 1 else None
+            if lead and lead in {m.member_id for m in running}:
+                await self._wait_healthy([m.name for m in running],
+                                         max(0.1, deadline - time.monotonic()))
+                return
+            if time.monotonic() >= deadline:
+                raise EtcdTimeout(f"etcd: the running members agree on no leader after "
+                                  f"{limit:g}s")
+            await asyncio.sleep(0.05)
+
     def _helper(self, exclude: str) -> str:
         """Return a running member other than `exclude`, or raise EtcdMemberDown."""
         for name, m in self._members.items():
