@@ -1,11 +1,17 @@
 """The Kubernetes driver: the official client, configured from the profile's kubeconfig.
 
+The client's ApiClient does configuration, authentication (certificates, tokens, exec plugins)
+and transport; requests name their REST path and get plain JSON back. The generated typed API
+classes are not used: building them costs ~0.4 s of start-up per session (kubernetes 37 builds
+some 300 pydantic models), and every read was turned back into plain dicts anyway.
 Lists are cluster-wide (one request per kind, never one per node). Each call is an Allure step;
 `requests` counts API calls for benchmarks. Errors become KubeError naming the call.
 """
 
 from __future__ import annotations
 
+import json
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -37,45 +43,53 @@ class Kube:
             raise KubeError(f"kubeconfig {kubeconfig}: {e}") from None
         cfg.retries = 0  # waiting is the caller's job (wait_until), not urllib3's
         self.api = client.ApiClient(cfg)
-        self.core = client.CoreV1Api(self.api)
-        self.apps = client.AppsV1Api(self.api)
-        self.policy = client.PolicyV1Api(self.api)
-        self.custom = client.CustomObjectsApi(self.api)
-        self.coord = client.CoordinationV1Api(self.api)
-        self.version_api = client.VersionApi(self.api)
         self.timeout = timeout
         self.read_only = read_only
         self.requests = 0
         self.server = cfg.host
 
+    # ---- plumbing -----------------------------------------------------------------------------
     @contextmanager
     def _call(self, what: str) -> Iterator[None]:
         self.requests += 1
         with allure.step(f"kubernetes: {what}"):
             try:
                 yield
-            except ApiException as e:
-                reason = e.reason or ""
-                try:
-                    import json
-
-                    reason = json.loads(e.body or "{}").get("message", reason)
-                except ValueError:
-                    pass
-                raise KubeError(f"kubernetes {what}: HTTP {e.status}: {reason}") from None
             except (urllib3.exceptions.HTTPError, OSError) as e:
                 raise KubeError(f"kubernetes {what}: API server {self.server} unreachable: "
                                 f"{type(e).__name__}") from None
+            except ApiException as e:  # the client's REST layer reports TLS failures so
+                raise KubeError(f"kubernetes {what}: {e.reason}") from None
 
-    def _do(self, what: str, fn: Callable[..., Any], *args: Any, **kw: Any) -> Any:
-        """fn(*args, **kw) with the request timeout, as an Allure step; raise KubeError."""
+    def _send(self, method: str, path: str, query: dict[str, Any] | None, body: Any,
+              timeout: float | tuple[float, float]) -> Any:
+        """One request through the client's ApiClient (auth, TLS); its raw response."""
+        headers = {"Accept": "application/json"}
+        if body is not None:
+            headers["Content-Type"] = "application/json"
+        request = self.api.param_serialize(
+            method=method, resource_path=path, query_params=list((query or {}).items()),
+            header_params=headers, body=body, auth_settings=["BearerToken"])
+        return self.api.call_api(*request, _request_timeout=timeout)
+
+    @staticmethod
+    def _failure(what: str, status: int, data: bytes) -> KubeError:
+        try:
+            reason = json.loads(data or b"{}").get("message") or ""
+        except ValueError:
+            reason = data.decode(errors="replace")[:200]
+        return KubeError(f"kubernetes {what}: HTTP {status}: {reason}")
+
+    def _do(self, what: str, method: str, path: str, *, query: dict[str, Any] | None = None,
+            body: Any = None) -> Any:
+        """One request as an Allure step: the decoded JSON answer; KubeError otherwise."""
         with self._call(what):
-            return fn(*args, _request_timeout=self.timeout, **kw)
+            resp = self._send(method, path, query, body, self.timeout)
+            data = resp.read()
+            if not 200 <= resp.status <= 299:
+                raise self._failure(what, resp.status, data)
+            return json.loads(data) if data else {}
         raise AssertionError("unreachable")  # pragma: no cover
-
-    def _plain(self, obj: object) -> Any:
-        """A client model as plain JSON-ready data (dicts, lists, strings)."""
-        return self.api.sanitize_for_serialization(obj)  # type: ignore[no-untyped-call]
 
     def _write(self, what: str) -> None:
         if self.read_only:
@@ -83,102 +97,131 @@ class Kube:
 
             raise ReadOnlyViolation(f"read-only run: refusing Kubernetes write `{what}`")
 
-    # ---- reads (raw dicts: sanitized by the client, so checks see plain data) ----------------
-    def _items(self, what: str, fn: Callable[..., Any], **kw: Any) -> list[dict[str, Any]]:
-        result = self._do(what, fn, **kw)
-        items: list[dict[str, Any]] = self._plain(result).get("items", [])
+    def _get_or_none(self, what: str, path: str) -> dict[str, Any] | None:
+        try:
+            found: dict[str, Any] = self._do(what, "GET", path)
+        except KubeError as e:
+            if "HTTP 404" in str(e):
+                return None
+            raise
+        return found
+
+    # ---- reads (plain JSON data, as the API server sends it) --------------------------------
+    def _items(self, what: str, path: str, **query: Any) -> list[dict[str, Any]]:
+        items: list[dict[str, Any]] = self._do(what, "GET", path, query=query or None
+                                               ).get("items") or []
         return items
 
     def nodes(self) -> list[dict[str, Any]]:
-        return self._items("list nodes", self.core.list_node)
+        return self._items("list nodes", "/api/v1/nodes")
 
     def pods(self) -> list[dict[str, Any]]:
-        return self._items("list pods (all namespaces)", self.core.list_pod_for_all_namespaces)
+        return self._items("list pods (all namespaces)", "/api/v1/pods")
 
     def daemonsets(self) -> list[dict[str, Any]]:
-        return self._items("list daemonsets", self.apps.list_daemon_set_for_all_namespaces)
+        return self._items("list daemonsets", "/apis/apps/v1/daemonsets")
 
     def deployments(self) -> list[dict[str, Any]]:
-        return self._items("list deployments", self.apps.list_deployment_for_all_namespaces)
+        return self._items("list deployments", "/apis/apps/v1/deployments")
 
     def pdbs(self) -> list[dict[str, Any]]:
-        return self._items("list poddisruptionbudgets",
-                           self.policy.list_pod_disruption_budget_for_all_namespaces)
+        return self._items("list poddisruptionbudgets", "/apis/policy/v1/poddisruptionbudgets")
 
     def flux(self) -> list[dict[str, Any]]:
         out: list[dict[str, Any]] = []
         for group, version, plural, kind in FLUX:
-            result = self._do(f"list {plural}.{group}",
-                              self.custom.list_cluster_custom_object, group, version, plural)
-            for item in result.get("items", []):
+            for item in self._items(f"list {plural}.{group}", f"/apis/{group}/{version}/{plural}"):
                 item.setdefault("kind", kind)
                 out.append(item)
         return out
 
     def version(self) -> str:
-        info = self._do("get /version", self.version_api.get_code)
-        return str(info.git_version)
+        return str(self._do("get /version", "GET", "/version").get("gitVersion"))
+
+    def custom_objects(self, group: str, version: str, namespace: str, plural: str
+                       ) -> list[dict[str, Any]]:
+        """Objects of a custom resource in one namespace."""
+        return self._items(f"list {plural}.{group} in {namespace}",
+                           f"/apis/{group}/{version}/namespaces/{namespace}/{plural}")
+
+    def wait_node(self, name: str, done: Callable[[dict[str, Any]], bool], timeout: float
+                  ) -> bool:
+        """Watch one Node until done(node) holds: True as soon as it does, False when the
+        watch ends first (timeout, API unavailable, stream closed). A hint for a caller that
+        then judges a full observation; never raises for the API being away."""
+        deadline = time.monotonic() + timeout
+        what = f"watch node {name}"
+        try:
+            with self._call(what):
+                resp = self._send("GET", "/api/v1/nodes", {
+                    "watch": "true", "fieldSelector": f"metadata.name={name}",
+                    "timeoutSeconds": max(1, int(timeout))}, None,
+                    (self.timeout, max(1.0, timeout)))
+                try:
+                    if resp.status != 200:
+                        return False
+                    for line in resp.response:
+                        event = json.loads(line) if line.strip() else {}
+                        if event.get("type") in ("ADDED", "MODIFIED") and done(event["object"]):
+                            return True
+                        if time.monotonic() >= deadline:
+                            return False
+                finally:
+                    resp.response.close()  # an unfinished stream is not reusable
+        except (KubeError, ValueError):
+            return False
+        return False
 
     # ---- Velero -----------------------------------------------------------------------------
     def create_backup(self, namespace: str, body: dict[str, Any]) -> dict[str, Any]:
         self._write("create backups.velero.io")
         group, version, plural = VELERO
         result: dict[str, Any] = self._do(
-            f"create backup {namespace}/{body['metadata']['name']}",
-            self.custom.create_namespaced_custom_object, group, version, namespace, plural, body)
+            f"create backup {namespace}/{body['metadata']['name']}", "POST",
+            f"/apis/{group}/{version}/namespaces/{namespace}/{plural}", body=body)
         return result
 
     def get_backup(self, namespace: str, name: str) -> dict[str, Any]:
         group, version, plural = VELERO
-        result: dict[str, Any] = self._do(f"get backup {namespace}/{name}",
-                                          self.custom.get_namespaced_custom_object,
-                                          group, version, namespace, plural, name)
+        result: dict[str, Any] = self._do(
+            f"get backup {namespace}/{name}", "GET",
+            f"/apis/{group}/{version}/namespaces/{namespace}/{plural}/{name}")
         return result
 
     def find_backup(self, namespace: str, name: str) -> dict[str, Any] | None:
         """The backup, or None if it does not exist."""
-        try:
-            return self.get_backup(namespace, name)
-        except KubeError as e:
-            if "HTTP 404" in str(e):
-                return None
-            raise
+        group, version, plural = VELERO
+        return self._get_or_none(f"get backup {namespace}/{name}",
+                                 f"/apis/{group}/{version}/namespaces/{namespace}/{plural}/{name}")
 
     # ---- Leases (the cluster lock) ---------------------------------------------------------
+    @staticmethod
+    def _leases(namespace: str) -> str:
+        return f"/apis/coordination.k8s.io/v1/namespaces/{namespace}/leases"
+
     def get_lease(self, namespace: str, name: str) -> dict[str, Any] | None:
-        try:
-            result = self._do(f"get lease {namespace}/{name}",
-                              self.coord.read_namespaced_lease, name, namespace)
-        except KubeError as e:
-            if "HTTP 404" in str(e):
-                return None
-            raise
-        lease: dict[str, Any] = self._plain(result)
-        return lease
+        return self._get_or_none(f"get lease {namespace}/{name}",
+                                 f"{self._leases(namespace)}/{name}")
 
     def create_lease(self, namespace: str, body: dict[str, Any]) -> dict[str, Any]:
         self._write("create lease")
-        result = self._do(f"create lease {namespace}/{body['metadata']['name']}",
-                          self.coord.create_namespaced_lease, namespace, body)
-        lease: dict[str, Any] = self._plain(result)
+        lease: dict[str, Any] = self._do(f"create lease {namespace}/{body['metadata']['name']}",
+                                         "POST", self._leases(namespace), body=body)
         return lease
 
     def replace_lease(self, namespace: str, body: dict[str, Any]) -> dict[str, Any]:
         self._write("replace lease")
         name = body["metadata"]["name"]
-        result = self._do(f"replace lease {namespace}/{name}",
-                          self.coord.replace_namespaced_lease, name, namespace, body)
-        lease: dict[str, Any] = self._plain(result)
+        lease: dict[str, Any] = self._do(f"replace lease {namespace}/{name}", "PUT",
+                                         f"{self._leases(namespace)}/{name}", body=body)
         return lease
 
     def delete_lease(self, namespace: str, name: str) -> None:
         self._write("delete lease")
-        self._do(f"delete lease {namespace}/{name}", self.coord.delete_namespaced_lease,
-                 name, namespace)
+        self._do(f"delete lease {namespace}/{name}", "DELETE", f"{self._leases(namespace)}/{name}")
 
     def events(self, limit: int = 50) -> list[dict[str, Any]]:
-        items = self._items("list events", self.core.list_event_for_all_namespaces, limit=limit)
-        return items
+        return self._items("list events", "/api/v1/events", limit=limit)
 
     def close(self) -> None:
         self.api.close()  # type: ignore[no-untyped-call]

@@ -31,8 +31,8 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
 
 
 def _velero_backups(kube: Kube) -> list[str]:
-    items = kube.custom.list_namespaced_custom_object("velero.io", "v1", "velero", "backups")
-    return sorted(b["metadata"]["name"] for b in items.get("items", []))
+    items = kube.custom_objects("velero.io", "v1", "velero", "backups")
+    return sorted(b["metadata"]["name"] for b in items)
 
 
 def _unchanged(lab: Lab, before: dict[str, Any], backups: list[str]) -> None:
