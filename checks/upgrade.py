@@ -6,13 +6,14 @@ Pure: snapshot (and a few observed values) in, findings out.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import replace
 
-from checks import etcd, extensions, nodes, versions, workloads
+from checks import etcd, extensions, nodes, versions
 from checks.expectation import Expectation
 from model.findings import Category, Finding
 from model.snapshot import ClusterSnapshot, EtcdStatus
-from model.versions import TalosVersion
+from model.versions import KubeVersion, TalosVersion
 
 REBOOTED = "node-rebooted"
 NODE_VERSION = "talos-version-after-reboot"
@@ -21,26 +22,6 @@ SINGLE_CP = "etcd-single-control-plane"
 MEMBER_BACK = "etcd-member-back"
 PDB_BLOCKS = "pdb-blocks-drain"
 FLUX_BUSY = "flux-reconciling"
-
-# The cluster-wide gate between two nodes: every node up and Ready, workloads healthy, etcd sane.
-GATE_CHECKS = (
-    nodes.check_apid_ready,
-    nodes.check_machine_ready,
-    nodes.check_nodes_registered,
-    nodes.check_nodes_ready,
-    nodes.check_nodes_schedulable,
-    workloads.check_static_pods,
-    workloads.check_kube_proxy,
-    workloads.check_coredns,
-    workloads.check_pods_running,
-    workloads.check_no_crashloop,
-    etcd.check_member_count,
-    etcd.check_members_started,
-    etcd.check_status_ok,
-    etcd.check_one_leader,
-    etcd.check_no_alarms,
-)
-
 
 def only(expectation: Expectation, name: str) -> Expectation:
     """The expectation restricted to one node (for per-node proofs)."""
@@ -109,11 +90,28 @@ def check_node_after_upgrade(
     return found
 
 
+def mid_roll(expectation: Expectation, order: Sequence[str], node: str, from_version: TalosVersion,
+             to_version: TalosVersion, kubernetes: KubeVersion) -> Expectation:
+    """What the cluster should run once `node` (in `order`) has moved from `from_version` to
+    `to_version`: it and the nodes before it the new version, the nodes after it still the old
+    one (nothing was touched out of order), Kubernetes `kubernetes`."""
+    names = list(order)
+    done = names[:names.index(node) + 1]
+    exp = expectation.with_kubernetes(kubernetes).with_talos(to_version, done)
+    rest = names[len(done):]
+    return exp.with_talos(from_version, rest) if rest else exp
+
+
 def check_gate(snapshot: ClusterSnapshot, expectation: Expectation) -> list[Finding]:
-    """The cluster-wide gate between nodes (no version checks: versions are mixed mid-roll)."""
+    """The cluster-wide gate between two nodes: the whole health gate (every check that is not
+    advisory, as the health runbook runs them), judged against an expectation that says which
+    version each node should run at this point of the roll."""
+    from checks import ALL_CHECKS
+
     found: list[Finding] = []
-    for check in GATE_CHECKS:
-        found += check(snapshot, expectation)
+    for spec in ALL_CHECKS:
+        if not spec.advisory:
+            found += spec.func(snapshot, expectation)
     return found
 
 

@@ -41,6 +41,12 @@ def check_talos_version(snapshot: ClusterSnapshot, expectation: Expectation) -> 
             f"(A/B fallback): check 'talosctl -n {node.target} dmesg'; otherwise upgrade "
             f"it with {expectation.installer_image(want)}"
         )
+        running = obs.talos_version if obs is not None and obs.apid_ok else None
+        if running is not None and running > want:
+            hint = (
+                f"{node.name} runs a newer Talos than expected at this point: was it changed "
+                "outside this run (another session, by hand)? Find out before going on"
+            )
         if not seen:
             wrong.append("unknown (Talos API not answering and no Kubernetes Node)")
             hint = f"is the machine up? 'talosctl -n {node.target} version'"

@@ -13,7 +13,7 @@ from checks import ALL_CHECKS, run_checks
 from checks import upgrade as proofs
 from drivers.factory import Factory
 from drivers.talosctl import Talosctl
-from fixtures.procedures import Session, expectation_now
+from fixtures.procedures import Session, expectation_now, kube_path, talos_path
 from fixtures.upgrade import take_lock
 from fixtures.verdicts import assert_no_findings
 from fixtures.waiting import wait_until
@@ -21,7 +21,7 @@ from model.catalog import Catalog
 from model.findings import Finding
 from model.plan import UpgradePlan
 from model.snapshot import ClusterSnapshot
-from model.versions import KubeVersion, TalosVersion
+from model.versions import TalosVersion
 
 
 def test_plan_is_valid(plan: UpgradePlan) -> None:
@@ -45,7 +45,7 @@ def test_take_cluster_lock(session: Session, pytestconfig: pytest.Config) -> Non
 
 
 def _health(session: Session, plan: UpgradePlan, snap: ClusterSnapshot) -> list[Finding]:
-    exp = expectation_now(session, snap, _talos_path(plan), _k8s_path(plan))
+    exp = expectation_now(session, snap, talos_path(plan), kube_path(plan))
     results = run_checks(snap, exp, [c for c in ALL_CHECKS if not c.advisory])
     return [f for fs in results.values() for f in fs]
 
@@ -66,14 +66,6 @@ def test_cluster_healthy(session: Session, plan: UpgradePlan) -> None:
     assert_no_findings(_health(session, plan, snap), "cluster health before the upgrade")
 
 
-def _talos_path(plan: UpgradePlan) -> list[TalosVersion]:
-    return [plan.current_talos] + [h.to_version for h in plan.talos_hops]
-
-
-def _k8s_path(plan: UpgradePlan) -> list[KubeVersion]:
-    return [plan.current_kubernetes] + [h.to_version for h in plan.kube_hops]
-
-
 def test_cluster_matches_profile(session: Session, plan: UpgradePlan) -> None:
     """The live cluster is the one the profile describes: nodes, versions, schematic"""
     snap = session.last or session.look()
@@ -85,13 +77,13 @@ def test_cluster_matches_profile(session: Session, plan: UpgradePlan) -> None:
             problems.append(f"{node.name}: not a Kubernetes node of this cluster")
         if obs is None or obs.talos_version is None:
             problems.append(f"{node.name}: Talos version unknown ({obs.apid_error if obs else ''})")
-        elif obs.talos_version not in _talos_path(plan):
+        elif obs.talos_version not in talos_path(plan):
             problems.append(f"{node.name}: runs Talos {obs.talos_version}, the profile says "
                             f"{session.profile.talos.version} (plan path: "
-                            f"{', '.join(map(str, _talos_path(plan)))})")
+                            f"{', '.join(map(str, talos_path(plan)))})")
     extra = k8s_names - {n.name for n in session.profile.all_nodes}
     problems += [f"{name}: a Kubernetes node the profile does not list" for name in sorted(extra)]
-    if snap.api_server_version not in _k8s_path(plan):
+    if snap.api_server_version not in kube_path(plan):
         problems.append(f"API server runs Kubernetes {snap.api_server_version}, the profile says "
                         f"{session.profile.talos.kubernetes}")
     assert not problems, "the cluster does not match the profile:\n  " + "\n  ".join(problems)

@@ -10,20 +10,11 @@ import pytest
 from checks import ALL_CHECKS, run_checks
 from drivers.factory import Factory
 from fixtures import rollback
-from fixtures.procedures import Session, expectation_now
+from fixtures.procedures import Session, expectation_now, kube_path, talos_path
 from fixtures.upgrade import RunRecord, take_lock
 from fixtures.verdicts import assert_no_findings
 from model.catalog import Catalog
 from model.plan import TalosHop, UpgradePlan
-from model.versions import KubeVersion, TalosVersion
-
-
-def _talos_path(plan: UpgradePlan) -> list[TalosVersion]:
-    return [plan.current_talos] + [h.to_version for h in plan.talos_hops]
-
-
-def _k8s_path(plan: UpgradePlan) -> list[KubeVersion]:
-    return [plan.current_kubernetes] + [h.to_version for h in plan.kube_hops]
 
 
 def test_rollback_plan(plan: UpgradePlan, record: RunRecord) -> None:
@@ -47,7 +38,7 @@ def test_cluster_healthy(session: Session, plan: UpgradePlan) -> None:
     snap = session.look()
     allure.attach(json.dumps(snap.to_dict(), indent=2, default=str), "snapshot before",
                   allure.attachment_type.JSON)
-    exp = expectation_now(session, snap, _talos_path(plan), _k8s_path(plan))
+    exp = expectation_now(session, snap, talos_path(plan), kube_path(plan))
     results = run_checks(snap, exp, [c for c in ALL_CHECKS if not c.advisory])
     assert_no_findings([f for fs in results.values() for f in fs],
                        "cluster health before the rollback")
@@ -60,12 +51,12 @@ def test_cluster_is_where_the_record_says(session: Session, plan: UpgradePlan) -
     for node in plan.nodes.in_order:
         obs = snap.node(node.name)
         running = obs.talos_version if obs is not None else None
-        if running not in _talos_path(plan):
+        if running not in talos_path(plan):
             problems.append(f"{node.name}: runs Talos {running}, not on the rollback path "
-                            f"({', '.join(map(str, _talos_path(plan)))})")
-    if snap.api_server_version not in _k8s_path(plan):
+                            f"({', '.join(map(str, talos_path(plan)))})")
+    if snap.api_server_version not in kube_path(plan):
         problems.append(f"API server runs Kubernetes {snap.api_server_version}, not on the "
-                        f"rollback path ({', '.join(map(str, _k8s_path(plan)))})")
+                        f"rollback path ({', '.join(map(str, kube_path(plan)))})")
     assert not problems, ("the cluster is not in a state this rollback knows:\n  "
                           + "\n  ".join(problems))
 

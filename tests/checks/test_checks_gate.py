@@ -1,0 +1,62 @@
+"""The gate between two nodes of a roll: the whole health gate against the mid-roll expectation."""
+
+from __future__ import annotations
+
+from checks import ALL_CHECKS
+from checks import upgrade as proofs
+from model.snapshot import ClusterSnapshot
+from model.versions import TalosVersion
+from tests.snapshot_builder import (
+    KUBE,
+    TALOS,
+    expectation,
+    healthy_snapshot,
+    with_k8s_node,
+    with_node,
+)
+
+OLD = TalosVersion.parse("v1.9.2")
+ORDER = ("w1", "w2", "cp2", "cp3", "cp1")  # workers first, the primary last
+
+
+def on(snap: ClusterSnapshot, version: TalosVersion, *names: str) -> ClusterSnapshot:
+    for name in names:
+        snap = with_k8s_node(with_node(snap, name, talos_version=version), name,
+                             os_image=f"Talos ({version})")
+    return snap
+
+
+def test_mid_roll_expects_done_nodes_new_and_the_rest_old() -> None:
+    exp = proofs.mid_roll(expectation(), ORDER, "w2", OLD, TALOS, KUBE)
+    assert {n.name: str(n.talos_version) for n in exp.nodes} == {
+        "cp1": "v1.9.2", "cp2": "v1.9.2", "cp3": "v1.9.2", "w1": "v1.9.4", "w2": "v1.9.4"}
+    assert exp.kubernetes == KUBE
+    last = proofs.mid_roll(expectation(), ORDER, "cp1", OLD, TALOS, KUBE)
+    assert {str(n.talos_version) for n in last.nodes} == {"v1.9.4"}
+
+
+def test_gate_passes_mid_roll_with_every_node_where_it_should_be() -> None:
+    snap = on(healthy_snapshot(), OLD, "cp1", "cp2", "cp3")
+    exp = proofs.mid_roll(expectation(), ORDER, "w2", OLD, TALOS, KUBE)
+    assert proofs.check_gate(snap, exp) == []
+
+
+def test_gate_fails_when_a_later_node_was_touched_out_of_order() -> None:
+    snap = on(healthy_snapshot(), OLD, "cp1", "cp2")  # cp3 already runs v1.9.4
+    exp = proofs.mid_roll(expectation(), ORDER, "w2", OLD, TALOS, KUBE)
+    found = proofs.check_gate(snap, exp)
+    assert [(f.check, f.subject) for f in found] == [("talos-version", "node cp3")]
+    assert str(found[0]).startswith("[talos-version] node cp3: expected v1.9.2, observed v1.9.4 "
+                                    "(Talos API); v1.9.4 (Kubernetes osImage) — hint: cp3 runs "
+                                    "a newer Talos than expected at this point: was it changed "
+                                    "outside this run")
+
+
+def test_gate_runs_every_check_of_the_health_gate() -> None:
+    """Each non-advisory health check can fail the gate: break one thing per check family and
+    the gate reports it under that check's name."""
+    names = {spec.name for spec in ALL_CHECKS if not spec.advisory}
+    snap = with_node(healthy_snapshot(), "w1", machine_ready=False, machine_stage="booting")
+    snap = with_k8s_node(snap, "w2", unschedulable=True)
+    found = {f.check for f in proofs.check_gate(snap, expectation())}
+    assert {"machine-running-ready", "k8s-nodes-schedulable"} <= found <= names
