@@ -71,10 +71,10 @@ class Results:
             "details": self.details,
         }
 
-    def write(self) -> Path:
-        """Write the JSON report; return its path."""
+    def write(self, suffix: str = "") -> Path:
+        """Write the JSON report (reports/bench/<name><suffix>.json); return its path."""
         REPORTS.mkdir(parents=True, exist_ok=True)
-        path = REPORTS / f"{self.name}.json"
+        path = REPORTS / f"{self.name}{suffix}.json"
         path.write_text(json.dumps(self.to_dict(), indent=2, default=str) + "\n")
         return path
 
@@ -92,7 +92,7 @@ class Results:
         lines.insert(1, "  ".join("-" * w for w in widths))
         return "\n".join(lines)
 
-    def finish(self, extra_lines: Sequence[str] = ()) -> int:
+    def finish(self, extra_lines: Sequence[str] = (), suffix: str = "") -> int:
         """Print the table (and notes), write the JSON; return the exit code (always 0)."""
         print()
         print(f"== {self.name} ==")
@@ -103,7 +103,7 @@ class Results:
         for line in extra_lines:
             print(line)
         print(f"note: {NOISE_NOTE}")
-        print(f"results: {self.write()}")
+        print(f"results: {self.write(suffix)}")
         return 0
 
 
@@ -160,9 +160,12 @@ class LabRun:
         return data
 
 
-def lab_up(lab_dir: Path, *, extra_workers: int | None = None, timeout: float = 180.0) -> LabRun:
+def lab_up(lab_dir: Path, *, extra_workers: int | None = None, timeout: float = 180.0,
+           profile: Path | None = None) -> LabRun:
     """`python -m emulator up --dir lab_dir`; return once it is ready (raise on failure)."""
     cmd = [PY, "-m", "emulator", "up", "--dir", str(lab_dir), "--timeout", str(int(timeout))]
+    if profile is not None:
+        cmd += ["--profile", str(profile)]
     if extra_workers:
         cmd += ["--extra-workers", str(extra_workers)]
     started = time.perf_counter()

@@ -257,65 +257,45 @@ def observation_cost(lab: LabRun, rounds: int = 5) -> dict[str, Any]:
 
 def suggestions(prof: dict[str, Any], guide: dict[str, Any],
                 cost: dict[str, Any] | None) -> list[str]:
-    """Concrete, measured suggestions for closing the gap (printed and stored)."""
+    """Where the runbook's extra time went, measured (printed and stored)."""
     out = []
     obs, waits = prof["observations"], prof["waits"]
     allowed = guide["wall_seconds"] * 1.15
     must = max(0.0, prof["wall_seconds"] - allowed)
     out.append(f"gap: runbook {prof['wall_seconds']:.1f} s vs guide {guide['wall_seconds']:.1f} s;"
-               f" 1.15 allows {allowed:.1f} s, so {must:.1f} s must go. The guide's own "
-               f"upgrade+upgrade-k8s work is most of its time; the runbook's talosctl upgrade "
-               f"calls took {prof['talosctl_upgrade_seconds']:.1f} s and upgrade-k8s (dry run "
-               f"included) {prof['talosctl_upgrade_k8s_seconds']:.1f} s")
-    out.append(f"[1] full cluster observations: {obs['count']} x {obs['mean_seconds']:.2f} s = "
+               f" 1.15 allows {allowed:.1f} s, so {must:.1f} s must go. The runbook's talosctl "
+               f"upgrade calls took {prof['talosctl_upgrade_seconds']:.1f} s and upgrade-k8s "
+               f"(dry run included) {prof['talosctl_upgrade_k8s_seconds']:.1f} s")
+    node_steps = [st for st in guide["steps"] if st["step"].startswith(("upgrade 1", "health"))]
+    nodes = max(1, sum(1 for st in node_steps if st["step"].startswith("upgrade")))
+    g_node = sum(st["seconds"] for st in node_steps) / nodes
+    ph = prof["phases_seconds"]
+    r_node = (ph.get("03_workers", 0.0) + ph.get("04_control_planes", 0.0)) / nodes
+    out.append(f"[1] per node: runbook {r_node:.2f} s (upgrade, version, extensions, ready, etcd "
+               f"guard and catch-up, whole health gate) vs guide {g_node:.2f} s (upgrade --wait "
+               f"+ health): {(r_node - g_node) * nodes:+.1f} s over {nodes} nodes")
+    k8s_guide = sum(st["seconds"] for st in guide["steps"] if st["step"] == "upgrade-k8s")
+    out.append(f"[2] Kubernetes: runbook {ph.get('05_kubernetes', 0.0):.2f} s (dry run "
+               f"{prof['dry_run_seconds']:.2f} s included) vs guide upgrade-k8s {k8s_guide:.2f} s")
+    out.append(f"[3] fixed costs the guide does not pay: start-up before the first test "
+               f"{prof['startup_seconds']:.2f} s; preflight {ph.get('01_preflight', 0.0):.2f} s; "
+               f"backups {ph.get('02_backups', 0.0):.2f} s; verify {ph.get('06_verify', 0.0):.2f}"
+               f" s; after the last test {prof['teardown_seconds']:.2f} s")
+    out.append(f"[4] full cluster observations: {obs['count']} x {obs['mean_seconds']:.2f} s = "
                f"{obs['seconds']:.1f} s ({100 * obs['seconds'] / prof['wall_seconds']:.0f}% of "
-               f"the wall time); {obs['talosctl_processes']} talosctl processes took "
-               f"{obs['talosctl_seconds']:.1f} s of it, the Kubernetes lists "
-               f"{prof['kube_requests']['seconds']:.1f} s. Observations per step: "
+               f"the wall time, mostly overlapping the lab's own reboots); per step: "
                + ", ".join(f"{k} {v}" for k, v in sorted(obs["by_step"].items(),
                                                          key=lambda kv: -kv[1])))
     if cost:
-        gain = cost["sequential_seconds"] - cost["concurrent_seconds"]
-        ms = cost["per_command_ms"]
-        conc = (f"~{gain * obs['count']:.1f} s over {obs['count']} observations"
-                if gain > 0.05 * cost["sequential_seconds"] else "no gain on this machine")
-        out.append(f"[2] one observation's 6 talosctl reads, measured on the lab after the run: "
+        out.append(f"[5] one observation's talosctl reads on this machine: "
                    f"{cost['sequential_seconds']:.2f} s one after another, "
-                   f"{cost['concurrent_seconds']:.2f} s all at once (running them concurrently "
-                   f"in drivers/observe.py: {conc}). `talosctl version --client`, which needs "
-                   f"no server, takes {ms[FLOOR]} ms vs {ms[PYTHON]} ms for a bare Python start: "
-                   f"each call pays the emulated talosctl's imports (http.client pulls in email "
-                   f"and ssl; yaml), CPU-bound, so fewer processes help, concurrency on 2 cores "
-                   f"does not. Per command (ms): {ms}")
-    nodes = 6
-    in_nodes = sum(v for k, v in obs["by_phase"].items() if k in ("03_workers",
-                                                                  "04_control_planes"))
-    per_node = in_nodes / nodes
-    out.append(f"[3] fixtures/procedures.py: {per_node:.1f} observations per node ({in_nodes} in "
-               f"phases 3-4). One before the change and one per poll after it would do if a "
-               f"single wait judged 'API answering', version, extensions, node ready, etcd back "
-               f"and the cluster gate together on the same snapshot (and node_done/quorum_guard/"
-               f"move_leadership reused s.last): ~{max(0.0, per_node - 2) * nodes:.0f} fewer "
-               f"observations = {max(0.0, per_node - 2) * nodes * obs['mean_seconds']:.1f} s")
-    n_reboot = max(1, waits["reboot_waits"])
-    out.append(f"[4] reboot detection: {waits['reboot_waits']} 'rebooted' waits took "
-               f"{waits['reboot_wait_seconds']:.1f} s ({waits['reboot_wait_slept']:.1f} s asleep,"
-               f" {prof['boot_id_reads']['calls']} boot-ID reads). That is mostly the lab's own "
-               f"reboot, which the guide's `upgrade --wait` spends inside talosctl too (see its "
-               f"1.8-2.1 s upgrade steps). Polling at 0.1 s instead of 0.25 s would cut the "
-               f"detection lag (half an interval) by ~{n_reboot * 0.075:.1f} s in all, at the "
-               f"price of more boot-ID reads: not a lever")
-    out.append(f"[5] fixed costs the guide does not pay: start-up before the first test "
-               f"{prof['startup_seconds']:.1f} s; the upgrade-k8s dry run "
-               f"{prof['dry_run_seconds']:.1f} s; preflight "
-               f"{prof['phases_seconds'].get('01_preflight', 0):.1f} s; backups "
-               f"{prof['phases_seconds'].get('02_backups', 0):.1f} s; verify "
-               f"{prof['phases_seconds'].get('06_verify', 0):.1f} s")
+                   f"{cost['concurrent_seconds']:.2f} s all at once (as drivers/observe.py runs "
+                   f"them); per command (ms): {cost['per_command_ms']}")
     out.append(f"[6] waits: {waits['count']} waits, {waits['judgements']} judgements "
                f"({waits['more_than_one_judgement']} needed more than one), "
-               f"{waits['slept_seconds']:.1f} s asleep in all (fixtures/waiting.py interval "
-               f"0.25 s): the polling interval is not where the time goes; the number of full "
-               f"observations per step is ([1], [3])")
+               f"{waits['slept_seconds']:.1f} s paused in all; reboot detection "
+               f"{waits['reboot_wait_seconds']:.1f} s over {waits['reboot_waits']} reboots "
+               f"({prof['boot_id_reads']['calls']} boot-ID reads)")
     return out
 
 
@@ -330,18 +310,26 @@ def main(argv: list[str] | None = None) -> int:
                          "control plane, because server-side health through a worker fails on "
                          "the lab at 'etcd members to be control plane nodes' (member list is "
                          "only available on control plane nodes) and waits out its 5 m timeout")
+    ap.add_argument("--scale", type=float, default=1.0,
+                    help="multiply the lab's lifecycle durations (clusters/lab.yaml lab.timings: "
+                         "pull, drain, install, reboot, boot, kubelet ready, static pods, backup) "
+                         "for both labs; 1 (default) is the demo's, where a node upgrade takes "
+                         "~1.7 s. Results go to upgrade_vs_guide-scale<N>.json when N != 1")
     args = ap.parse_args(argv)
+    if args.scale <= 0:
+        ap.error("--scale must be positive")
     res = Results("upgrade_vs_guide")
     with scratch("upgrade") as base:
-        say("guide: starting lab B")
-        lab_b = lab_up(base / "guide-lab")
+        profile = scaled_profile(base, args.scale)
+        say(f"guide: starting lab B (lab timings x{args.scale:g})")
+        lab_b = lab_up(base / "guide-lab", profile=profile)
         try:
             say("guide: running the shell sequence")
             guide = run_guide(lab_b, base / "guide-logs", args.health_via)
         finally:
             lab_down(lab_b.dir)
         say("runbook: starting lab A")
-        lab_a = lab_up(base / "runbook-lab")
+        lab_a = lab_up(base / "runbook-lab", profile=profile)
         try:
             say("runbook: running pytest runbooks/in_place")
             book = run_runbook(lab_a, base / "probe.json")
@@ -361,7 +349,8 @@ def main(argv: list[str] | None = None) -> int:
     asserted = pc["total"] / guide["postconditions"] if guide["postconditions"] else None
     res.add(Target("wall time runbook / guide", ratio, 1.15, "x",
                    note=f"runbook {book['wall_seconds']:.1f} s, guide "
-                        f"{guide['wall_seconds']:.1f} s (lab start excluded)"))
+                        f"{guide['wall_seconds']:.1f} s (lab start excluded; lab timings "
+                        f"x{args.scale:g})"))
     res.add(Target("postconditions runbook / guide", asserted, 5.0, "x", at_least=True,
                    note=f"runbook {pc['total']} ({pc['distinct_checks']} distinct checks; "
                         f"{pc['every_poll_counted']} if every poll counted), guide "
@@ -386,6 +375,7 @@ def main(argv: list[str] | None = None) -> int:
     lines.append("  runbook phases: " + ", ".join(f"{k} {v:.1f}s"
                                                  for k, v in prof["phases_seconds"].items()))
     res.details = {
+        "lab_timings_scale": args.scale,
         "definition_of_postconditions": __doc__.split("Postconditions asserted", 1)[1].strip(),
         "guide": {k: v for k, v in guide.items() if k != "script"},
         "guide_health_via": args.health_via,
@@ -400,7 +390,18 @@ def main(argv: list[str] | None = None) -> int:
         "observation_cost": cost,
         "suggestions": advice,
     }
-    return res.finish(lines)
+    return res.finish(lines, "" if args.scale == 1 else f"-scale{args.scale:g}")
+
+
+def scaled_profile(base: Path, scale: float) -> Path | None:
+    """clusters/lab.yaml with lab.scale set (None for 1: the lab's own default profile)."""
+    if scale == 1:
+        return None
+    prof = yaml.safe_load((REPO / "clusters" / "lab.yaml").read_text())
+    prof["lab"]["scale"] = float(prof["lab"].get("scale", 1.0)) * scale
+    path = base / f"lab-scale{scale:g}.yaml"
+    path.write_text(yaml.safe_dump(prof, sort_keys=False))
+    return path
 
 
 if __name__ == "__main__":
