@@ -110,3 +110,33 @@ def test_default_poll_interval_follows_the_patience_asked_for(timeout: float, st
     wait_until(script("NotReady", "NotReady", "Ready"), not_ready, timeout=timeout,
                what="w2 Ready", clock=clock, pause=clock.pause)
     assert clock.pauses == [step, step]
+
+
+def test_a_wake_that_saw_the_change_replaces_the_first_pause_once() -> None:
+    clock = Clock()
+    asked: list[float] = []
+
+    def wake(left: float) -> bool:  # a watch that saw the event 3 s later
+        asked.append(left)
+        clock.now += 3
+        return True
+
+    record = wait_until(script("False", "False", "Ready"), not_ready, timeout=60, what="w2 Ready",
+                        interval=2, clock=clock, pause=clock.pause, wake=wake)
+    assert record.polls == 3 and record.value == "Ready"
+    assert asked == [60]  # once, with the time left
+    assert clock.pauses == [2]  # after the wake, polling as usual
+    assert record.seconds == 5
+
+
+def test_a_wake_that_gave_up_falls_back_to_polling_within_the_deadline() -> None:
+    clock = Clock()
+
+    def wake(left: float) -> bool:  # the API was away: gave up after 1 s
+        clock.now += 1
+        return False
+
+    with pytest.raises(WaitTimeout, match=r"^w2 Ready: after 10 s still: w2 Ready=False$"):
+        wait_until(script("False"), not_ready, timeout=10, what="w2 Ready", interval=4,
+                   clock=clock, pause=clock.pause, wake=wake)
+    assert clock.pauses == [4, 4, 1]  # the deadline counts the time the wake took
