@@ -6,7 +6,7 @@ Pure: snapshot (and a few observed values) in, findings out.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 
 from checks import etcd, extensions, nodes, versions
@@ -90,16 +90,17 @@ def check_node_after_upgrade(
     return found
 
 
-def mid_roll(expectation: Expectation, order: Sequence[str], node: str, from_version: TalosVersion,
-             to_version: TalosVersion, kubernetes: KubeVersion) -> Expectation:
-    """What the cluster should run once `node` (in `order`) has moved from `from_version` to
-    `to_version`: it and the nodes before it the new version, the nodes after it still the old
-    one (nothing was touched out of order), Kubernetes `kubernetes`."""
+def mid_roll(expectation: Expectation, order: Sequence[str], node: str, to_version: TalosVersion,
+             later: Mapping[str, TalosVersion], kubernetes: KubeVersion) -> Expectation:
+    """What the cluster should run once `node` (in `order`) has moved to `to_version`: it and
+    the nodes before it that version, each node after it what `later` says it ran before the
+    roll reached it (nothing was touched out of order), Kubernetes `kubernetes`."""
     names = list(order)
     done = names[:names.index(node) + 1]
     exp = expectation.with_kubernetes(kubernetes).with_talos(to_version, done)
-    rest = names[len(done):]
-    return exp.with_talos(from_version, rest) if rest else exp
+    for name in names[len(done):]:
+        exp = exp.with_talos(later[name], [name])
+    return exp
 
 
 def check_gate(snapshot: ClusterSnapshot, expectation: Expectation) -> list[Finding]:

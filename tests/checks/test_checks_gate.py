@@ -17,6 +17,7 @@ from tests.snapshot_builder import (
 
 OLD = TalosVersion.parse("v1.9.2")
 ORDER = ("w1", "w2", "cp2", "cp3", "cp1")  # workers first, the primary last
+BEFORE = dict.fromkeys(ORDER, OLD)  # what each node ran when the roll began
 
 
 def on(snap: ClusterSnapshot, version: TalosVersion, *names: str) -> ClusterSnapshot:
@@ -27,23 +28,27 @@ def on(snap: ClusterSnapshot, version: TalosVersion, *names: str) -> ClusterSnap
 
 
 def test_mid_roll_expects_done_nodes_new_and_the_rest_old() -> None:
-    exp = proofs.mid_roll(expectation(), ORDER, "w2", OLD, TALOS, KUBE)
+    exp = proofs.mid_roll(expectation(), ORDER, "w2", TALOS, BEFORE, KUBE)
     assert {n.name: str(n.talos_version) for n in exp.nodes} == {
         "cp1": "v1.9.2", "cp2": "v1.9.2", "cp3": "v1.9.2", "w1": "v1.9.4", "w2": "v1.9.4"}
     assert exp.kubernetes == KUBE
-    last = proofs.mid_roll(expectation(), ORDER, "cp1", OLD, TALOS, KUBE)
+    # a later node that already ran the target when the roll began (a new run on an upgraded
+    # cluster) is expected there, not back on the old version
+    ahead = proofs.mid_roll(expectation(), ORDER, "w2", TALOS, BEFORE | {"cp3": TALOS}, KUBE)
+    assert {n.name for n in ahead.nodes if n.talos_version == OLD} == {"cp1", "cp2"}
+    last = proofs.mid_roll(expectation(), ORDER, "cp1", TALOS, BEFORE, KUBE)
     assert {str(n.talos_version) for n in last.nodes} == {"v1.9.4"}
 
 
 def test_gate_passes_mid_roll_with_every_node_where_it_should_be() -> None:
     snap = on(healthy_snapshot(), OLD, "cp1", "cp2", "cp3")
-    exp = proofs.mid_roll(expectation(), ORDER, "w2", OLD, TALOS, KUBE)
+    exp = proofs.mid_roll(expectation(), ORDER, "w2", TALOS, BEFORE, KUBE)
     assert proofs.check_gate(snap, exp) == []
 
 
 def test_gate_fails_when_a_later_node_was_touched_out_of_order() -> None:
     snap = on(healthy_snapshot(), OLD, "cp1", "cp2")  # cp3 already runs v1.9.4
-    exp = proofs.mid_roll(expectation(), ORDER, "w2", OLD, TALOS, KUBE)
+    exp = proofs.mid_roll(expectation(), ORDER, "w2", TALOS, BEFORE, KUBE)
     found = proofs.check_gate(snap, exp)
     assert [(f.check, f.subject) for f in found] == [("talos-version", "node cp3")]
     assert str(found[0]).startswith("[talos-version] node cp3: expected v1.9.2, observed v1.9.4 "
