@@ -255,6 +255,19 @@ def observation_cost(lab: LabRun, rounds: int = 5) -> dict[str, Any]:
             "rounds": rounds}
 
 
+def postconditions_per_node(by_phase: dict[str, int], guide: dict[str, Any]) -> str:
+    """Per node, what each side judged, and what the 5x target would ask per node."""
+    g = guide["postconditions_by_command"]
+    nodes = max(1, sum(1 for d in guide["postconditions_detail"] if d["kind"] == "upgrade --wait"))
+    g_node = (g.get("health", 0) + g.get("upgrade --wait", 0)) / nodes
+    in_nodes = by_phase.get("03_workers", 0) + by_phase.get("04_control_planes", 0)
+    fixed = sum(by_phase.values()) - in_nodes
+    need = (5 * guide["postconditions"] - fixed) / nodes
+    return (f"per node: runbook {in_nodes / nodes:.0f} judgements vs guide {g_node:.0f} (upgrade "
+            f"--wait + talosctl health); with its {fixed} outside the nodes, 5x the guide "
+            f"would need ~{need:.0f} per node")
+
+
 def suggestions(prof: dict[str, Any], guide: dict[str, Any],
                 cost: dict[str, Any] | None) -> list[str]:
     """Where the runbook's extra time went, measured (printed and stored)."""
@@ -367,6 +380,7 @@ def main(argv: list[str] | None = None) -> int:
                      f"{guide['stderr'][-300:]}")
     lines.append("  runbook postconditions by phase: " + ", ".join(
         f"{k} {v}" for k, v in pc["by_phase"].items()))
+    lines.append("  " + postconditions_per_node(pc["by_phase"], guide))
     lines.append("  where the runbook's time went:")
     advice = suggestions(prof, guide, cost)
     lines += [f"    {s}" for s in advice]
