@@ -3,10 +3,11 @@ not change what the run does. Results go to the JSON file named by $BENCH_PROBE_
 
 How it observes, without editing the harness: after collection it swaps the code object of a
 few functions for a two-line trampoline that calls the original and records the call. Every
-reference to those functions (tuples like GATE_CHECKS, CheckSpec.func, `from x import f`
+reference to those functions (CheckSpec.func in checks.ALL_CHECKS, `from x import f`
 names) therefore goes through the probe. Instrumented:
 - every `check_*` function of the `checks` package and `fixtures.procedures.check_*`;
-- `fixtures.waiting.wait_until` (its judge and pause are wrapped to see polls and sleeps);
+- `fixtures.waiting.wait_until` (its judge and pause are wrapped to see polls and sleeps;
+  time blocked in a `wake`, the Node watch, is not counted as a pause);
 - `drivers.observe.observe` (one full cluster observation), `drivers.process.Runner.run`
   (one process), `drivers.kube.Kube._do` (one Kubernetes API request).
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 
-from checks import etcd, extensions, nodes, versions
+from checks import ALL_CHECKS, etcd, extensions, nodes, versions
 from checks.expectation import Expectation
 from model.findings import Category, Finding
 from model.snapshot import ClusterSnapshot, EtcdStatus
@@ -107,8 +107,6 @@ def check_gate(snapshot: ClusterSnapshot, expectation: Expectation) -> list[Find
     """The cluster-wide gate between two nodes: the whole health gate (every check that is not
     advisory, as the health runbook runs them), judged against an expectation that says which
     version each node should run at this point of the roll."""
-    from checks import ALL_CHECKS
-
     found: list[Finding] = []
     for spec in ALL_CHECKS:
         if not spec.advisory:

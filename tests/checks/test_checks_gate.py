@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from checks import ALL_CHECKS
+from checks import ALL_CHECKS, run_checks
 from checks import upgrade as proofs
 from model.snapshot import ClusterSnapshot
 from model.versions import TalosVersion
@@ -58,10 +58,14 @@ def test_gate_fails_when_a_later_node_was_touched_out_of_order() -> None:
 
 
 def test_gate_runs_every_check_of_the_health_gate() -> None:
-    """Each non-advisory health check can fail the gate: break one thing per check family and
-    the gate reports it under that check's name."""
-    names = {spec.name for spec in ALL_CHECKS if not spec.advisory}
+    """The gate's findings are exactly those of every non-advisory health check: with a node
+    not ready, one cordoned and one on the wrong Talos (which the old subset gate missed)."""
     snap = with_node(healthy_snapshot(), "w1", machine_ready=False, machine_stage="booting")
     snap = with_k8s_node(snap, "w2", unschedulable=True)
-    found = {f.check for f in proofs.check_gate(snap, expectation())}
-    assert {"machine-running-ready", "k8s-nodes-schedulable"} <= found <= names
+    snap = on(snap, OLD, "cp2")
+    exp = expectation()
+    found = proofs.check_gate(snap, exp)
+    every = run_checks(snap, exp, [spec for spec in ALL_CHECKS if not spec.advisory])
+    assert found == [f for fs in every.values() for f in fs]
+    assert {"machine-running-ready", "k8s-nodes-schedulable", "talos-version"} <= {
+        f.check for f in found}
