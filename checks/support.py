@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from checks.expectation import Expectation, ExpectedNode
+from model.catalog import CatalogError
 from model.findings import Category, Finding
 from model.snapshot import ClusterSnapshot
 from model.versions import KubeVersion, TalosVersion
@@ -52,7 +53,7 @@ def check_talos_supports_kubernetes(
         for source, kube in running:
             try:
                 ok = expectation.supports(talos, kube)
-            except LookupError:
+            except CatalogError:  # the catalog's type for a release it does not know
                 findings.append(
                     Finding(
                         SUPPORTED,

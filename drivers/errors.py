@@ -52,3 +52,22 @@ class KubeError(DriverError):
 
 class SecretError(DriverError):
     """A secret reference ({env|file|pass}) could not be resolved."""
+
+
+# What a cluster in motion (a node rebooting, the API server restarting) really produces: a
+# command that fails or hangs because its target is away, an API that refuses. A wait polls on
+# through these. Anything else (unparseable output, a missing tool, a refused mutation, a bug)
+# is the harness's own failure and must stop the wait at once.
+TRANSIENT: tuple[type[Exception], ...] = (CommandFailed, CommandTimeout, KubeError,
+                                          ConnectionError, TimeoutError)
+
+
+class WaitAborted(DriverError):
+    """A wait stopped at once because its probe failed in a way a cluster does not cause."""
+
+    def __init__(self, what: str, error: BaseException) -> None:
+        self.what = what
+        self.error = error
+        super().__init__(f"harness error while waiting until {what}: {type(error).__name__}: "
+                         f"{error} (not a cluster failure: the wait stopped at once instead "
+                         "of retrying until its timeout)")

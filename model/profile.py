@@ -477,9 +477,9 @@ def parse_profile(data: object, path: Path) -> Profile:
             {**data, "path": path}, context={"base_dir": path.absolute().parent}
         )
     except ValidationError as exc:
-        errors = exc.errors()
-        field, reason = describe(errors[0])
-        raise ProfileError(path, reason, field, more=len(errors) - 1) from None
+        problems = list(dict.fromkeys(describe(e) for e in exc.errors()))
+        field, reason = problems[0]
+        raise ProfileError(path, reason, field, problems[1:]) from None
 
 
 def load_profile(path: Path) -> Profile:

@@ -13,26 +13,33 @@ from pydantic_core import ErrorDetails
 
 
 class ProfileError(Exception):
-    """A profile that cannot be used. str() is one line: ``<file>: <field>: <reason>``."""
+    """A profile that cannot be used. str() names the file, then each problem with its field:
+    one line ``<file>: <field>: <reason>`` for one problem; for several, a first line
+    ``<file>: N problems:`` and one indented ``<field>: <reason>`` line per problem."""
 
     def __init__(
-        self, file: Path | str | None, reason: str, field: str = "", more: int = 0
+        self,
+        file: Path | str | None,
+        reason: str,
+        field: str = "",
+        others: list[tuple[str, str]] | None = None,
     ) -> None:
         self.file = Path(file) if file is not None else None
         self.field = field
         self.reason = reason
-        self.more = more
+        self.problems: list[tuple[str, str]] = [(field, reason), *(others or [])]
         super().__init__(str(self))
 
     def __str__(self) -> str:
-        parts = [display_path(self.file)] if self.file is not None else []
-        if self.field:
-            parts.append(self.field)
-        parts.append(self.reason)
-        line = ": ".join(parts)
-        if self.more:
-            line += f" (and {self.more} more problem{'s' if self.more > 1 else ''})"
-        return " ".join(line.split())
+        head = [display_path(self.file)] if self.file is not None else []
+
+        def line(field: str, reason: str) -> str:
+            return " ".join(": ".join([field, reason] if field else [reason]).split())
+
+        if len(self.problems) == 1:
+            return " ".join(": ".join([*head, line(self.field, self.reason)]).split())
+        first = ": ".join([*head, f"{len(self.problems)} problems"]) + ":"
+        return "\n".join([first] + [f"  {line(f, r)}" for f, r in self.problems])
 
 
 def display_path(path: Path) -> str:

@@ -10,6 +10,7 @@ from dataclasses import replace
 from typing import Any
 
 from checks.expectation import Expectation, ExpectedNode
+from model.catalog import CatalogError
 from model.roles import Role
 from model.snapshot import (
     ClusterSnapshot,
@@ -47,7 +48,10 @@ _MATRIX = {(1, 9): ((1, 27), (1, 32)), (1, 10): ((1, 28), (1, 33))}
 
 
 def supports(talos: TalosVersion, kube: KubeVersion) -> bool:
-    """A small support matrix; raises KeyError for a Talos minor it does not know."""
+    """A small support matrix; raises CatalogError (as Catalog.supports does) for a Talos minor
+    it does not know."""
+    if talos.minor_line not in _MATRIX:
+        raise CatalogError(f"Talos {talos.minor_str} is not in the release catalog")
     low, high = _MATRIX[talos.minor_line]
     return low <= kube.minor_line <= high
 

@@ -215,3 +215,19 @@ def test_kubelet_check_sees_an_unreadable_api() -> None:
     assert str(finding).startswith(
         "[kubelet-version] Kubernetes API: expected readable, observed unreadable: Unauthorized"
     )
+
+
+def test_support_check_with_the_real_catalog_names_an_unknown_talos_line() -> None:
+    """The production catalog raises CatalogError (not a LookupError) for a line it does not
+    know: the check must report that as a catalog gap, not crash or blame the cluster."""
+    from model.catalog import Catalog
+
+    snap = with_node(healthy_snapshot(), "w1", talos_version=TalosVersion.parse("v1.99.0"))
+    exp = replace(expectation(), supports=Catalog.load().supports)
+    found = support.check_talos_supports_kubernetes(snap, exp)
+    assert [str(f) for f in found] == [
+        "[talos-supports-kubernetes] node w1: expected Talos v1.99.0 in the release catalog, "
+        "observed no support-matrix entry for Talos 1.99 — hint: refresh the release "
+        "catalog, or fix the version in the profile"
+    ]
+    assert found[0].category is Category.HARNESS_ERROR

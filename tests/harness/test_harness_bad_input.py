@@ -117,6 +117,20 @@ def test_bad_profile_is_a_usage_error_naming_file_field_reason(case: str, tmp_pa
     assert SECRET not in run.out
 
 
+def test_every_problem_of_a_profile_is_listed_with_its_field(tmp_path: Path) -> None:
+    """Two problems: both named, each with its field (once: the first and "(and 1 more
+    problem)", so the operator fixed one, ran again, and met the next)."""
+    profile = real_profile(tmp_path, **{"talos.version": "v1.x", "talos.colour": "blue",
+                                        "nodes.workers": [{"name": "w1",
+                                                           "address": "192.0.2.300"}]})
+    run = run_gate(tmp_path, f"--cluster={profile}")
+    assert_usage_error(run, f"{profile}: 3 problems:", tmp_path)
+    assert ("  talos.version: 'v1.x' is not a valid Talos version (expected e.g. v1.9.4)\n"
+            "  talos: unknown field 'colour'\n"
+            "  nodes.workers[0].address: '192.0.2.300' is not a valid IP address\n") in run.out, run
+    assert "more problem" not in run.out
+
+
 def test_unknown_cluster_name_lists_the_known_ones(tmp_path: Path) -> None:
     run = run_gate(tmp_path, "--cluster=nope")
     known = sorted(p.stem for p in (REPO / "clusters").glob("*.yaml"))

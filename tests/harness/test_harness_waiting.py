@@ -6,6 +6,7 @@ from collections.abc import Callable, Sequence
 
 import pytest
 
+from drivers.errors import CommandFailed, KubeError, ParseError, ToolNotFound, WaitAborted
 from fixtures.waiting import WaitTimeout, wait_until
 
 
@@ -44,12 +45,12 @@ def not_ready(value: object) -> Sequence[str]:
 def test_transient_errors_are_recorded_and_the_wait_goes_on() -> None:
     clock = Clock()
     refused = ConnectionRefusedError(111, "Connection refused")
-    record = wait_until(script(refused, refused, OSError("EOF"), "False", "Ready"), not_ready,
+    record = wait_until(script(refused, refused, TimeoutError("EOF"), "False", "Ready"), not_ready,
                         timeout=60, what="w2 Ready", interval=2, clock=clock, pause=clock.pause)
     assert record.value == "Ready"
     assert record.polls == 5
     assert record.transient == ["ConnectionRefusedError: [Errno 111] Connection refused",
-                                "OSError: EOF"]  # the same error twice is recorded once
+                                "TimeoutError: EOF"]  # the same error twice is recorded once
     assert record.history == ["w2 Ready=False", "OK"]
     assert clock.pauses == [2, 2, 2, 2] and record.seconds == 8
 
@@ -92,10 +93,42 @@ def test_many_findings_are_summarised() -> None:
 
 def test_errors_not_declared_transient_are_raised() -> None:
     clock = Clock()
-    with pytest.raises(KeyError):
+    with pytest.raises(WaitAborted) as e:
         wait_until(script(KeyError("bug")), not_ready, timeout=10, what="x",
                    transient=(OSError,), clock=clock, pause=clock.pause)
     assert clock.pauses == []
+    assert isinstance(e.value.__cause__, KeyError)
+
+
+def test_driver_errors_a_rebooting_node_causes_are_transient_by_default() -> None:
+    clock = Clock()
+    failed = CommandFailed("talosctl -n 10.5.0.3 get machinestatus", 1,
+                           "rpc error: code = Unavailable desc = connection refused")
+    record = wait_until(script(failed, KubeError("kubernetes list nodes: HTTP 503: "),
+                               ConnectionRefusedError(111, "Connection refused"), "Ready"),
+                        not_ready, timeout=60, what="w2 Ready", interval=1, clock=clock,
+                        pause=clock.pause)
+    assert record.value == "Ready" and len(record.transient) == 3
+
+
+@pytest.mark.parametrize("error", [
+    ParseError("talosctl etcd status", "missing column(s) LEADER in header ['NODE']", "NODE\n"),
+    ToolNotFound("talosctl not found"),
+    TypeError("'NoneType' object is not subscriptable"),
+], ids=["parse-error", "no-talosctl", "bug"])
+def test_a_harness_error_stops_the_wait_at_once_and_says_it_is_one(error: Exception) -> None:
+    """Once, every exception was "transient": a parse error became a 30-minute timeout
+    reported as a cluster failure."""
+    clock = Clock()
+    with pytest.raises(WaitAborted) as e:
+        wait_until(script("False", error), not_ready, timeout=1800, what="w2 Ready",
+                   interval=5, clock=clock, pause=clock.pause)
+    assert clock.pauses == [5]  # one pause after the first poll, none after the error
+    assert str(e.value) == (
+        f"harness error while waiting until w2 Ready: {type(error).__name__}: {error} "
+        "(not a cluster failure: the wait stopped at once instead of retrying until its "
+        "timeout)")
+    assert not isinstance(e.value, WaitTimeout)
 
 
 @pytest.mark.parametrize("timeout", [0, -1])
