@@ -7,10 +7,11 @@ from fnmatch import fnmatchcase
 from checks._common import kube_unreadable
 from checks.expectation import Expectation
 from model.findings import Category, Finding
-from model.snapshot import ClusterSnapshot, Pod
+from model.snapshot import ClusterSnapshot, DaemonSet, Pod
 
 STATIC_PODS = "control-plane-static-pods"
 KUBE_PROXY = "kube-proxy-ready"
+KUBE_PROXY_VERSION = "kube-proxy-version"
 COREDNS = "coredns-ready"
 PODS_RUNNING = "pods-running"
 NO_CRASHLOOP = "no-crashloop"
@@ -61,21 +62,45 @@ def check_static_pods(snapshot: ClusterSnapshot, expectation: Expectation) -> li
 
 
 def _rollout_finding(
-    check: str, kind: str, key: str, desired: int, ready: int, updated: int, hint: str
+    check: str,
+    kind: str,
+    key: str,
+    desired: int,
+    ready: int,
+    updated: int,
+    hint: str,
+    unready_on: tuple[str, ...] = (),
 ) -> list[Finding]:
     if desired > 0 and ready >= desired and updated >= desired:
         return []
     expected = f"{desired} ready and updated" if desired > 0 else "at least one pod"
+    where = f" (not ready on {', '.join(unready_on)})" if unready_on else ""
     return [
         Finding(
             check,
             f"{kind} {key}",
             expected,
-            f"{ready} ready, {updated} updated of {desired} desired",
+            f"{ready} ready, {updated} updated of {desired} desired{where}",
             hint,
             _CAT,
         )
     ]
+
+
+def _unready_nodes(snapshot: ClusterSnapshot, namespace: str, app: str) -> tuple[str, ...]:
+    """The nodes running a not-ready pod labelled k8s-app=<app> (so a finding names them)."""
+    return tuple(
+        sorted(
+            {
+                p.node
+                for p in snapshot.pods
+                if p.namespace == namespace
+                and p.labels.get("k8s-app") == app
+                and not p.ready
+                and p.node
+            }
+        )
+    )
 
 
 def check_kube_proxy(snapshot: ClusterSnapshot, expectation: Expectation) -> list[Finding]:
@@ -84,18 +109,50 @@ def check_kube_proxy(snapshot: ClusterSnapshot, expectation: Expectation) -> lis
     findings = kube_unreadable(KUBE_PROXY, _CAT, snapshot)
     if findings:
         return findings
-    for ds in snapshot.daemonsets:
-        if ds.namespace == "kube-system" and (
-            ds.labels.get("k8s-app") == "kube-proxy" or ds.name == "kube-proxy"
-        ):
-            findings += _rollout_finding(
-                KUBE_PROXY,
-                "daemonset",
-                ds.key,
-                ds.desired,
-                ds.ready,
-                ds.updated,
-                "'kubectl -n kube-system get pods -l k8s-app=kube-proxy -o wide'",
+    for ds in kube_proxy_daemonsets(snapshot):
+        findings += _rollout_finding(
+            KUBE_PROXY,
+            "daemonset",
+            ds.key,
+            ds.desired,
+            ds.ready,
+            ds.updated,
+            "'kubectl -n kube-system get pods -l k8s-app=kube-proxy -o wide'",
+            _unready_nodes(snapshot, "kube-system", "kube-proxy"),
+        )
+    return findings
+
+
+def kube_proxy_daemonsets(snapshot: ClusterSnapshot) -> list[DaemonSet]:
+    """The kube-proxy DaemonSets (none: kube-proxy is replaced, e.g. Cilium without it)."""
+    return [
+        ds
+        for ds in snapshot.daemonsets
+        if ds.namespace == "kube-system"
+        and (ds.labels.get("k8s-app") == "kube-proxy" or ds.name == "kube-proxy")
+    ]
+
+
+def check_kube_proxy_version(snapshot: ClusterSnapshot, expectation: Expectation) -> list[Finding]:
+    """The kube-proxy DaemonSet's image is the expected Kubernetes version. No DaemonSet is a
+    cluster shape (kube-proxy replaced), not a failure: nothing to check."""
+    findings = kube_unreadable(KUBE_PROXY_VERSION, Category.VERSION_MISMATCH, snapshot)
+    if findings:
+        return findings
+    want = expectation.kubernetes.tag
+    for ds in kube_proxy_daemonsets(snapshot):
+        tags = sorted({img.rsplit(":", 1)[-1] for img in ds.images})
+        if tags != [want]:
+            findings.append(
+                Finding(
+                    KUBE_PROXY_VERSION,
+                    f"daemonset {ds.key}",
+                    f"image tag {want}",
+                    ", ".join(tags) or "no image",
+                    "'kubectl -n kube-system get ds kube-proxy -o wide'; upgrade-k8s changes "
+                    "it in its manifests step",
+                    Category.VERSION_MISMATCH,
+                )
             )
     return findings
 
@@ -117,6 +174,7 @@ def check_coredns(snapshot: ClusterSnapshot, expectation: Expectation) -> list[F
                 dep.ready,
                 dep.updated,
                 "'kubectl -n kube-system get pods -l k8s-app=kube-dns -o wide'",
+                _unready_nodes(snapshot, "kube-system", "kube-dns"),
             )
     return findings
 

@@ -14,13 +14,15 @@ class ToolNotFound(DriverError):
 class CommandFailed(DriverError):
     """A command exited non-zero; carries the redacted command line, exit code and stderr."""
 
-    def __init__(self, command: str, exit_code: int, stderr: str, stdout: str = "") -> None:
+    def __init__(self, command: str, exit_code: int, stderr: str, stdout: str = "",
+                 reason: str | None = None) -> None:
         self.command = command
         self.exit_code = exit_code
         self.stderr = stderr
         self.stdout = stdout
         last = next((ln for ln in reversed(stderr.strip().splitlines()) if ln.strip()), "")
-        super().__init__(f"`{command}` failed (exit {exit_code}): {last.strip() or 'no output'}")
+        shown = reason or last.strip() or "no output"
+        super().__init__(f"`{command}` failed (exit {exit_code}): {shown}")
 
 
 class CommandTimeout(DriverError):

@@ -1,9 +1,14 @@
 """Observe a cluster: build a ClusterSnapshot from talosctl and the Kubernetes API.
 
-A fixed number of calls whatever the node count: `get version|machinestatus|extensions` over
-all nodes in one process each, `etcd members|status|alarm list` over the control planes, and
-one list per Kubernetes kind. A node or an API that does not answer is recorded in the
-snapshot (apid_error, kube_error), never raised: judging is the checks' job.
+A fixed number of calls whatever the node count: `version` and `get machinestatus|extensions`
+over all nodes in one process each, `etcd members|status|alarm list` over the control planes,
+and one list per Kubernetes kind. A node or an API that does not answer is recorded in the
+snapshot (apid_error, kube_error), never raised: judging is the checks' job; when a call fails
+for every node because one did not answer, the others are asked on their own (drivers/
+talosctl.py), so one down node costs only its own verdict.
+
+The Talos version comes from `talosctl version` (every Talos version answers it): the
+Versions resource (`get version`) only exists from Talos v1.10.0.
 """
 
 from __future__ import annotations
@@ -38,13 +43,14 @@ HARNESS_ERRORS = (ParseError, ToolNotFound)  # raised: the tool, not the cluster
 
 
 def _get_all(talos: Talosctl, resource: str, targets: list[str]) -> PerNode:
-    """The resource on every target; a call that failed as a whole is an error for each node.
+    """The resource (or, for "version", the Talos version) on every target; a call that
+    failed as a whole is an error for each node.
 
     Output that cannot be parsed, or no talosctl at all, is the harness's problem, not the
     nodes': ParseError and ToolNotFound are raised.
     """
     try:
-        return talos.get(resource, targets)
+        return talos.versions(targets) if resource == "version" else talos.get(resource, targets)
     except HARNESS_ERRORS:
         raise
     except DriverError as e:
@@ -62,8 +68,8 @@ def observe(profile: Profile, talos: Talosctl, kube: Kube, *, flux: bool | None 
     targets = [n.target for n in nodes]
     cps = [n.target for n in profile.control_planes]
     # the fixed set of reads, started at once (each still one process over all its nodes)
-    talos.prefetch([(["get", r, "-o", "json"], targets)
-                    for r in ("version", "machinestatus", "extensions")]
+    talos.prefetch([(["version"], targets)]
+                   + [(["get", r, "-o", "json"], targets) for r in ("machinestatus", "extensions")]
                    + [(["etcd", "members"], cps), (["etcd", "status"], cps)])
     versions = _get_all(talos, "version", targets)
     stages = _get_all(talos, "machinestatus", targets)
@@ -73,11 +79,11 @@ def observe(profile: Profile, talos: Talosctl, kube: Kube, *, flux: bool | None 
         t = n.target
         err = versions.errors.get(t) or stages.errors.get(t)
         version = None
-        for res in versions.values.get(t, []):
+        for tag in versions.values.get(t, []):
             try:
-                version = TalosVersion.parse(res["spec"].get("version"))
+                version = TalosVersion.parse(tag)
             except VersionError:
-                err = err or f"unparseable Talos version {res['spec'].get('version')!r}"
+                err = err or f"unparseable Talos version {tag!r}"
         stage = ready = None
         unmet: tuple[UnmetCondition, ...] = ()
         for res in stages.values.get(t, []):

@@ -126,14 +126,22 @@ class Talosctl:
               decode: Callable[[Completed, Sequence[str]], dict[str, list[Any]]]) -> PerNode:
         """Run a read over many nodes in one process: node -> decoded values, node -> error.
 
-        A node's error is taken from its `* <node>: ...` line, or from an unnamed `* ...` line
-        that mentions its address; when unnamed errors remain that cannot be told apart, each
-        node that gave no output is asked on its own (so a healthy cluster costs one process).
-        Raises CommandFailed when the call failed without any per-node error.
+        A node's error is taken from a line naming it (every talosctl version's form, see
+        drivers/parse.py), or from an unnamed error that mentions its address. A failed call
+        can stop before reaching some nodes (v1.9-v1.13 `get` resolves the type on the first
+        node; v1.14 `get` stops when any node misses its version check): each node that then
+        has neither an answer nor an error is asked on its own, so one down node costs only
+        its own verdict. A healthy cluster costs one process.
+        Raises CommandFailed when talosctl refused the command line itself (a harness bug) or
+        failed without naming any node (no endpoints, a bad talosconfig).
         """
         done = self.run(args, nodes, check=False)
+        refused = parse.usage_error(done.stderr) if done.exit_code != 0 else None
+        if refused:
+            raise CommandFailed(done.command, done.exit_code, done.stderr, done.stdout,
+                                reason=f"talosctl refused the command line: {refused}")
         errors, unnamed = parse.error_items(done.stderr, nodes)
-        if done.exit_code != 0 and not errors and not unnamed:
+        if done.exit_code != 0 and not errors and not unnamed:  # not about any node
             raise CommandFailed(done.command, done.exit_code, done.stderr, done.stdout)
         values = {n: [] for n in nodes} | decode(done, nodes)
         silent = [n for n in nodes if not values.get(n) and n not in errors]
@@ -143,9 +151,11 @@ class Talosctl:
                 errors[named[0]] = text
                 silent.remove(named[0])
                 unnamed.remove(text)
-        if unnamed and len(nodes) == 1:
+        failed = done.exit_code != 0 or bool(unnamed)
+        if failed and len(nodes) == 1 and silent:
             errors[nodes[0]] = "; ".join(dict.fromkeys(unnamed))
-        elif unnamed:
+        elif failed and silent:
+            self.prefetch_reads([(args, [n]) for n in silent])
             for node in silent:
                 alone = self._read(args, [node], decode)
                 errors.update(alone.errors)
@@ -154,7 +164,22 @@ class Talosctl:
             values.pop(node, None)
         return PerNode(values, errors)
 
+    def prefetch_reads(self, reads: Sequence[tuple[Sequence[str], Sequence[str]]]) -> None:
+        """`prefetch` when there is more than one read to start, else nothing (one process)."""
+        if len(reads) > 1:
+            self.prefetch(reads)
+
     # ---- reads --------------------------------------------------------------------------------
+    def versions(self, nodes: Sequence[str]) -> PerNode:
+        """`talosctl version` on many nodes: node -> [Talos tag]. Every Talos version answers
+        it (the Versions resource of `get version` only exists from v1.10.0)."""
+        what = "talosctl version"
+
+        def decode(done: Completed, asked: Sequence[str]) -> dict[str, list[Any]]:
+            return {n: [tag] for n, tag in parse.server_versions(done.stdout, what).items()}
+
+        return self._read(["version"], nodes, decode)
+
     def get(self, resource: str, nodes: Sequence[str]) -> PerNode:
         """`talosctl get <resource> -o json` on many nodes: node -> list of {metadata, spec}."""
         what = f"talosctl get {resource} -o json"
@@ -219,22 +244,7 @@ class Talosctl:
         """The talosctl client's tag (`talosctl version --client --short` → `Talos v1.9.4`)."""
         return client_tag(self.run(["version", "--client", "--short"]).stdout)
 
-    def dmesg_tail(self, node: str, lines: int = 50) -> str:
-        done = self.run(["dmesg", "--tail", str(lines)], [node], check=False)
-        return done.stdout or done.stderr
-
     # ---- mutations (refused in read-only mode) ------------------------------------------
-    def upgrade(self, node: str, image: str, *, preserve: bool, timeout: float) -> Completed:
-        """`talosctl upgrade --image I [--preserve] --wait` on one node; raises CommandFailed."""
-        args = ["upgrade", "--image", image, "--wait", "--timeout", f"{int(timeout)}s"]
-        if preserve:
-            args.append("--preserve")
-        return self.run(args, [node], timeout=timeout + 30)
-
-    def reboot(self, node: str, timeout: float) -> Completed:
-        return self.run(["reboot", "--wait", "--timeout", f"{int(timeout)}s"], [node],
-                        timeout=timeout + 30)
-
     def rollback(self, node: str) -> Completed:
         return self.run(["rollback"], [node])
 

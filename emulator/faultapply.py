@@ -36,7 +36,8 @@ def prepare(world: EmulatedCluster, fault: Fault) -> None:
             raise LabConfigError(f"fault extension_missing: extension {name!r} is not in the "
                                  f"lab's schematic ({', '.join(world.spec.extensions) or 'none'})")
         fault.params["extension"] = full
-    if fault.kind in ("etcd_member_down", "slow_etcd_catchup") and fault.node:
+    if fault.kind in ("etcd_member_down", "slow_etcd_catchup", "slow_etcd_member") \
+            and fault.node:
         node = world.node(fault.node)
         if not node.is_control_plane:
             raise LabConfigError(f"fault {fault.kind}: node {node.name!r} is not a control plane")
@@ -71,6 +72,16 @@ async def apply_immediate(world: EmulatedCluster, fault: Fault) -> None:
         world.k8s.cordon(node, True)
     elif kind == "api_unreachable":
         world.api_down_until = time.time() + float(fault.params.get("seconds", 5.0))
+    elif kind == "node_down":
+        from emulator.lifecycle import power_off
+
+        node = world.node(fault.node) if fault.node else _default_worker(world)
+        fault.node = node.name
+        await power_off(world, node)
+    elif kind == "slow_etcd_member":
+        node = world.node(fault.node) if fault.node else _default_secondary(world)
+        fault.node = node.name
+        node.etcd_delay = float(fault.params.get("seconds", 0.8))
 
 
 def raise_not_cp(node: NodeState) -> None:

@@ -30,6 +30,8 @@ KINDS: dict[str, tuple[bool, tuple[str, ...], tuple[str, ...], bool]] = {
     "velero_backup_fails": (False, (), (), False),
     "api_unreachable": (False, (), ("seconds",), False),
     "cordoned": (True, (), (), False),
+    "node_down": (True, (), (), False),
+    "slow_etcd_member": (True, (), ("seconds",), False),
 }
 
 

@@ -131,6 +131,11 @@ async def _kubelet(world: EmulatedCluster, n: object, to: str, dry_run: bool
 
 async def _manifests(world: EmulatedCluster, to: str, dry_run: bool) -> AsyncIterator[str]:
     yield "updating manifests"
+    if not world.spec.kube_proxy:  # Talos renders no kube-proxy manifest when it is disabled
+        if not dry_run:
+            world.proxy_version = to  # the machine config's cluster.proxy.image was patched
+            yield "waiting for all manifests to be applied"
+        return
     yield " > processing manifest apps/v1.DaemonSet/kube-system/kube-proxy"
     if world.proxy_version != to:
         yield "--- a/apps/v1.DaemonSet/kube-system/kube-proxy"

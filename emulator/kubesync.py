@@ -45,10 +45,11 @@ class KubeSync:
                 s.create("pods", o.static_pod(c, cp.name, w.static_versions[cp.name][c],
                                               str(w.static_config_version[cp.name][c])))
         names = [n.name for n in w.nodes.values()]
-        ds, pods = o.kube_proxy(names, w.proxy_version)
-        s.create("daemonsets", ds)
-        for p in pods:
-            s.create("pods", p)
+        if w.spec.kube_proxy:  # lab.kube_proxy: false = replaced (e.g. Cilium): no DaemonSet
+            ds, pods = o.kube_proxy(names, w.proxy_version)
+            s.create("daemonsets", ds)
+            for p in pods:
+                s.create("pods", p)
         hosts = [n.name for n in w.workers] or [n.name for n in w.control_planes]
         self._deployment("kube-system", "coredns", 2, {"k8s-app": "kube-dns"},
                          "registry.k8s.io/coredns/coredns:v1.12.0", hosts)
@@ -190,6 +191,8 @@ class KubeSync:
         self.store.replace("pods", o.with_pod_ready(pod, ready))
 
     def proxy_version(self, version: str) -> None:
+        if not self.world.spec.kube_proxy:
+            return
         ds = self.store.get("daemonsets", "kube-proxy", namespace="kube-system")
         ds = o.with_image(ds, f"registry.k8s.io/kube-proxy:v{version}")
         self.store.replace("daemonsets", ds)

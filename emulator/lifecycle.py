@@ -102,9 +102,23 @@ async def validate_upgrade(world: EmulatedCluster, node: NodeState, image: str, 
         schematic, version = world.factory.resolve_installer(image)
     except Exception as e:  # typed factory errors carry the pull failure text
         raise Refused(f'error validating installer image "{image}": {e}') from None
-    if node.is_control_plane and not force:
+    if node.is_control_plane and not force and not preserve_skips_etcd_check(node, preserve):
         await _validate_etcd_for_upgrade(world, node, preserve)
     return schematic, version
+
+
+def preserve_skips_etcd_check(node: NodeState, preserve: bool) -> bool:
+    """v1alpha1_server.go Upgrade: from commit 89e307e58 ("fix: etcd client leak in the (legacy)
+    Upgrade API"; tags v1.12.9+, v1.13.4+, v1.14.0-alpha.2+) a control plane skips the etcd
+    validation when the request has preserve set (`&& !in.GetPreserve()`)."""
+    from emulator.talos.gotext import semver_key
+
+    if not preserve:
+        return False
+    v = semver_key(node.talos_version)
+    return (semver_key("v1.12.9") <= v < semver_key("v1.13.0-alpha.0")
+            or semver_key("v1.13.4") <= v < semver_key("v1.14.0-alpha.0")
+            or v >= semver_key("v1.14.0-alpha.2"))
 
 
 async def _validate_etcd_for_upgrade(world: EmulatedCluster, node: NodeState,
@@ -296,6 +310,26 @@ def start_rollback(world: EmulatedCluster, node: NodeState) -> None:
     node.pending_slot = node.other
     node.busy = "rollback"
     world.spawn(_reboot_request(world, node, "", "default"))
+
+
+async def power_off(world: EmulatedCluster, node: NodeState) -> None:
+    """The machine is off (the node_down fault): its Talos API refuses connections, its etcd
+    member is down (still listed), its kubelet stops posting, so the Node goes Ready=Unknown
+    (NodeStatusUnknown) and its pods unready. It stays off until the lab stops. The Kubernetes
+    API stays up when it is the primary (a real cluster's endpoint moves to another control
+    plane; the lab serves the API on one address only)."""
+    node.powered_off = True
+    node.stage = "unknown"
+    node.machine_ready = False
+    node.apid_up = False
+    node.kubelet_running = False
+    node.k8s_status_known = False
+    node.touch()
+    world.k8s.node_status(node)
+    world.k8s.node_pods_ready(node, False)
+    if node.is_control_plane and world.etcd.member(node.name).running:
+        await world.etcd.stop_member(node.name)
+        await world.etcd.wait_leader()
 
 
 async def _reboot(world: EmulatedCluster, node: NodeState) -> None:

@@ -58,7 +58,8 @@ class LabSpec:
     velero_namespace: str = "velero"
     flux_enabled: bool = True
     address_block: tuple[int, int] | None = None  # lab.address_block: 127.A.B.x (else random)
-    talosctl_version: str = "v1.11.6"  # lab.talosctl_version: the emulated client
+    talosctl_version: str = "v1.9.6"  # lab.talosctl: the emulated client
+    kube_proxy: bool = True  # lab.kube_proxy: false = replaced (Cilium): no DaemonSet
     raw: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -147,10 +148,10 @@ def load_spec(path: Path, *, extra_workers: int | None = None) -> LabSpec:
         timings[key] = float(value)
     timings = {k: v * scale for k, v in timings.items()}
     block = _address_block(lab, path, len(nodes))
-    client = str(lab.get("talosctl_version") or "v1.11.6")
-    if not _VERSION.match(client):
-        raise LabConfigError(f"{path}: lab.talosctl_version: {client!r} is not a talosctl "
-                             "version like v1.11.6")
+    client = _client_version(lab, path, version)
+    kube_proxy = lab.get("kube_proxy", True)
+    if not isinstance(kube_proxy, bool):
+        raise LabConfigError(f"{path}: lab.kube_proxy: must be true or false")
     pve = raw.get("proxmox") or {}
     backups = raw.get("backups") or {}
     velero = backups.get("velero") or {}
@@ -170,8 +171,37 @@ def load_spec(path: Path, *, extra_workers: int | None = None) -> LabSpec:
         flux_enabled=bool((raw.get("flux") or {}).get("enabled", True)),
         address_block=block,
         talosctl_version=client,
+        kube_proxy=kube_proxy,
         raw=raw,
     )
+
+
+def _client_version(lab: dict[str, Any], path: Path, cluster: str) -> str:
+    """lab.talosctl (lab.talosctl_version, its older name): the talosctl the lab's bin/talosctl
+    emulates; default the newest release of the cluster's minor (a pre-release when the line
+    has no release yet). Refused when the lab does not emulate that client."""
+    from emulator.talos.client import OLDEST
+    from emulator.talos.gotext import semver_key
+    from model.catalog import Catalog, CatalogError
+    from model.versions import TalosVersion
+
+    key = "talosctl" if "talosctl" in lab else "talosctl_version"
+    catalog = Catalog.load()
+    if lab.get(key) is None:
+        line = TalosVersion.parse(cluster).minor_line
+        try:
+            return str(catalog.latest_patch(line))
+        except CatalogError:
+            return str(max(v for v in catalog.talos_releases(True) if v.minor_line == line))
+    client = str(lab[key])
+    known = {str(v) for v in catalog.talos_releases(True)}
+    if client not in known:
+        raise LabConfigError(f"{path}: lab.{key}: {client!r} is not a talosctl release "
+                             "(e.g. v1.11.6, v1.14.0-rc.1)")
+    if semver_key(client) < semver_key(OLDEST):
+        raise LabConfigError(f"{path}: lab.{key}: talosctl {client} is not emulated (the lab "
+                             f"emulates talosctl {OLDEST} and newer)")
+    return client
 
 
 def _address_block(lab: dict[str, Any], path: Path, n_nodes: int) -> tuple[int, int] | None:

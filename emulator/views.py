@@ -30,6 +30,15 @@ class WorldViews:
     def client_version(self: Any) -> str:
         return str(self.spec.talosctl_version)
 
+    @property
+    def client(self: Any) -> Any:
+        """The emulated talosctl (emulator.talos.client.Client) of this lab."""
+        from emulator.talos.client import Client
+
+        if getattr(self, "_client", None) is None:
+            self._client = Client(self.client_version, self.default_kubernetes())
+        return self._client
+
     def client_version_info(self: Any) -> dict[str, str]:
         v = self.client_version
         return {"tag": v, "sha": talos_sha(v), "built": "", "go": GO_VERSION, "os": "linux",
@@ -68,7 +77,8 @@ class WorldViews:
         from model.versions import KubeVersion
 
         versions = [v for per in self.static_versions.values() for v in per.values()]
-        versions.append(self.proxy_version)
+        if self.spec.kube_proxy:  # detect.go: kube-proxy pods count only when there are any
+            versions.append(self.proxy_version)
         return str(min(KubeVersion.parse(v) for v in versions))
 
     # ---- etcd (what machined's etcd APIs answer; errors are gRPC status texts) ------------

@@ -53,6 +53,8 @@ class NodeState:
     kubelet_running: bool = True  # the kubelet service (stopped for an upgrade)
     k8s_status_known: bool = True  # False while rebooting (NodeStatusUnknown)
     never_ready: bool = False
+    etcd_delay: float = 0.0  # seconds its etcd APIs take to answer (slow_etcd_member)
+    powered_off: bool = False  # node_down: the machine is off until the lab stops
     busy: str | None = None  # name of a running sequence (upgrade mutex)
     pending_slot: str | None = None  # slot to boot next (set by install or rollback)
     staged: tuple[str, str] | None = None  # (schematic, version) of `upgrade --stage`
@@ -216,7 +218,9 @@ class EmulatedCluster(WorldViews):
         return self.static_versions[self.primary.name]["kube-apiserver"]
 
     def api_available(self) -> bool:
-        return self.primary.apid_up and time.time() >= self.api_down_until
+        # a powered-off primary (node_down): the endpoint moved to another control plane
+        up = self.primary.apid_up or self.primary.powered_off
+        return up and time.time() >= self.api_down_until
 
     # ---- status ------------------------------------------------------------------------
     def extension_names(self, node: NodeState) -> list[str]:

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol
 
 from model.catalog import Catalog, CatalogError, K8sSupport
+from model.upgrade_call import upgrade_call
 from model.versions import KubeVersion, TalosVersion
 
 
@@ -141,9 +142,10 @@ class TalosHop:
         """'Talos v1.9.2 -> v1.9.4'."""
         return f"Talos {self.from_version} -> {self.to_version}"
 
-    def command_for(self, node: NodeRef) -> str:
-        """The talosctl command line upgrading `node` (the driver adds talosconfig/endpoints)."""
-        return f"talosctl upgrade --image {self.image} --preserve -n {node.address}"
+    def command_for(self, node: NodeRef, client: TalosVersion | None = None) -> str:
+        """The talosctl command line upgrading `node` with talosctl `client` (the driver adds
+        talosconfig/endpoints); see model/upgrade_call.py for why it depends on both."""
+        return upgrade_call(client, self.from_version, self.image).command(node.address)
 
     @property
     def commands(self) -> tuple[str, ...]:
@@ -229,8 +231,9 @@ class UpgradePlan:
         """The Kubernetes hops, in order."""
         return tuple(h for h in self.hops if isinstance(h, KubeHop))
 
-    def describe(self) -> str:
-        """A multi-line, human-readable plan (hops, node order, images, commands) for --plan."""
+    def describe(self, client: TalosVersion | None = None) -> str:
+        """A multi-line, human-readable plan (hops, node order, images, commands) for --plan;
+        the commands are those talosctl `client` will run."""
         now = f"Talos {self.current_talos} and Kubernetes {self.current_kubernetes}"
         if self.is_empty:
             return f"Nothing to do: the cluster already runs {now}."
@@ -250,7 +253,7 @@ class UpgradePlan:
             if isinstance(hop, TalosHop):
                 lines.append(f"   Kubernetes {hop.kubernetes} keeps running; image {hop.image}")
                 for node in hop.nodes:
-                    lines.append(f"   {node.name:<{width}}  {hop.command_for(node)}")
+                    lines.append(f"   {node.name:<{width}}  {hop.command_for(node, client)}")
             else:
                 lines.append(f"   on Talos {hop.talos}, from {hop.node}")
                 lines.append(f"   {hop.command}")

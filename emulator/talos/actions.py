@@ -17,7 +17,6 @@ from collections.abc import Awaitable, Callable
 
 from emulator.talos import formats as f
 from emulator.talos.commands import CommandError, Ctx, Silent
-from emulator.talos.specs import DEFAULT_INSTALLER, DEFAULT_K8S
 from emulator.world import NodeState
 
 RETRY_INTERVAL = 1.0  # go-retry's constant interval between "unavailable, retrying..."
@@ -142,20 +141,31 @@ async def _tracked(ctx: Ctx, action: Callable[[NodeState], Awaitable[str]]) -> i
 # upgrade / reboot / rollback
 # ---------------------------------------------------------------------------------------------
 async def cmd_upgrade(ctx: Ctx) -> int:
-    from emulator import lifecycle
-
+    """upgrade.go of the emulated client. Up to v1.12: MachineService.Upgrade (the node drains
+    in its upgrade sequence). v1.13+: `--drain` (default true) forces `--wait`; when every node
+    runs >1.13.0-alpha.2 the LifecycleService path runs (not emulated: it fails loudly);
+    otherwise `New upgrade API is not available, falling back to legacy` and the same legacy
+    call as v1.12 (no client-side drain: the node drains)."""
+    client = ctx.world.client
     wait = bool(ctx.opts.get("wait", True)) or bool(ctx.opts.get("debug"))
+    if client.upgrade_api and ctx.opts.get("drain", True):
+        wait = True
     if wait and ctx.opts.get("insecure"):
         raise CommandError(f.WAIT_INSECURE_ERROR)
+    if client.upgrade_api:
+        await _upgrade_api_gate(ctx)
     mode = str(ctx.opts.get("reboot-mode") or "default")
+    if client.upgrade_api and mode.upper() not in ("DEFAULT", "FORCE", "POWERCYCLE"):
+        raise CommandError(f"invalid argument {f.go_quote(mode)} for \"-m, --reboot-mode\" "
+                             "flag: must be one of [default force powercycle]")
     if mode.upper() not in ("DEFAULT", "POWERCYCLE"):
         raise CommandError(f"invalid reboot mode: {mode}")
     if ctx.opts.get("insecure"):
         raise CommandError("not emulated: talosctl upgrade --insecure (maintenance mode)")
+    from emulator import lifecycle
+
     world = ctx.world
-    image = str(ctx.opts.get("image") or DEFAULT_INSTALLER)
-    if image == DEFAULT_INSTALLER:  # the flag default follows the emulated client's version
-        image = f"ghcr.io/siderolabs/installer:{world.client_version}"
+    image = str(ctx.opts.get("image") or client.default_installer)
 
     async def upgrade(node: NodeState) -> str:
         try:
@@ -173,9 +183,39 @@ async def cmd_upgrade(ctx: Ctx) -> int:
     ctx.nodes  # noqa: B018 - endpoints/nodes errors come first
     await ctx.version_check()
     answers, errors = await ctx.many(upgrade)
+    if client.multiplexed and errors:  # v1.14: %w of the joined `error from node` lines
+        raise CommandError("error performing upgrade: " + "\n".join(
+            f"error from node {e}" for e in errors))
     await ctx.report_many(answers, errors, "error performing upgrade: ")
     await ctx.out(f.upgrade_ack_table([t for t, _ in answers]))
     return 0
+
+
+async def _upgrade_api_gate(ctx: Ctx) -> None:
+    """v1.13+ upgradeViaLifecycleService: --legacy, then helpers.TalosVersionCheck."""
+    from emulator.talos.client import Client
+
+    if ctx.opts.get("legacy"):
+        await ctx.err(f.warning_line("Forcing use of legacy upgrade method. This flag is "
+                                     "deprecated and will be removed in Talos 1.18."))
+        return
+    versions, down = [], []
+    for target in ctx.nodes:
+        node = ctx.world.resolve(target)
+        if node is None or not node.apid_up:
+            down.append(f"{target}: {f.unavailable_error(target)}")
+        else:
+            versions.append(node.talos_version)
+    if down:
+        inner = ("\n".join(d.replace(": ", ": error getting server version: ", 1) for d in down)
+                 if ctx.world.client.multiplexed
+                 else f"error getting server versions: {f.multierror(down)}")
+        raise CommandError(f"error checking Talos version compatibility: {inner}")
+    if all(Client.uses_upgrade_api(v) for v in versions):
+        raise CommandError("not emulated: talosctl upgrade through the LifecycleService API "
+                           "(a v1.13+ client with nodes running v1.13+); the lab emulates the "
+                           "legacy path only (--legacy)")
+    await ctx.err("New upgrade API is not available, falling back to legacy\n")
 
 
 async def cmd_reboot(ctx: Ctx) -> int:
@@ -227,9 +267,7 @@ async def cmd_upgrade_k8s(ctx: Ctx) -> int:
     if not node.is_control_plane:
         raise CommandError("error building kubernetes client: rpc error: code = Unimplemented "
                            "desc = kubeconfig is only available on control plane nodes")
-    to = str(ctx.opts.get("to") or DEFAULT_K8S).lstrip("v")
-    if to == DEFAULT_K8S:  # constants.DefaultKubernetesVersion of the emulated client
-        to = ctx.world.default_kubernetes()
+    to = str(ctx.opts.get("to") or ctx.world.client.default_kubernetes).lstrip("v")
     lines = upgrade_k8s(
         ctx.world, to, dry_run=bool(ctx.opts.get("dry-run")),
         pre_pull=bool(ctx.opts.get("pre-pull-images", True)),

@@ -40,6 +40,7 @@ from emulator.talos.rdefs import (
     REGISTRY,
     ResourceDefinition,
     ResourceLookupError,
+    registry_for,
     resolve_resource,
     resource_data,
     resources_json,
@@ -225,21 +226,24 @@ def _protojson(v: Any) -> str:
 # ---------------------------------------------------------------------------------------------
 # etcd (§2.4)
 # ---------------------------------------------------------------------------------------------
-def etcd_members_table(rows: Sequence[tuple[str, Any]]) -> str:
-    """Return `etcd members`: rows are (node, member) with id/name/peer_urls/client_urls/is_learner.
+ETCD_MEMBERS_HEADER = ["NODE", "ID", "HOSTNAME", "PEER URLS", "CLIENT URLS", "LEARNER"]
+ETCD_ALARMS_HEADER = ["NODE", "MEMBER", "ALARM"]
 
-    Empty when there are no rows (talosctl prints the header with the first member).
-    """
-    if not rows:
-        return ""
-    table = [["NODE", "ID", "HOSTNAME", "PEER URLS", "CLIENT URLS", "LEARNER"]]
-    for node, m in rows:
-        table.append([node, member_id_hex(int(_get(m, "id", "member_id", default=0))),
-                      str(_get(m, "name", "hostname", default="")),
-                      ",".join(_get(m, "peer_urls", default=()) or ()),
-                      ",".join(_get(m, "client_urls", default=()) or ()),
-                      go_value(bool(_get(m, "is_learner", default=False)))])
-    return tabwriter(table)
+
+def etcd_members_rows(rows: Sequence[tuple[str, Any]]) -> list[list[str]]:
+    """`etcd members` cells: rows are (node, member) with id/name/peer_urls/client_urls/
+    is_learner."""
+    return [[node, member_id_hex(int(_get(m, "id", "member_id", default=0))),
+             str(_get(m, "name", "hostname", default="")),
+             ",".join(_get(m, "peer_urls", default=()) or ()),
+             ",".join(_get(m, "client_urls", default=()) or ()),
+             go_value(bool(_get(m, "is_learner", default=False)))] for node, m in rows]
+
+
+def etcd_members_table(rows: Sequence[tuple[str, Any]]) -> str:
+    """Return `etcd members` (empty without rows: up to v1.13 the header comes with the first
+    member)."""
+    return tabwriter([ETCD_MEMBERS_HEADER, *etcd_members_rows(rows)]) if rows else ""
 
 
 ETCD_STATUS_HEADER = ["MEMBER", "DB SIZE", "IN USE", "LEADER", "RAFT INDEX", "RAFT TERM",
@@ -251,18 +255,18 @@ def etcd_status_has_protocol(talos_version: str) -> bool:
     return version_minor(talos_version) >= (1, 11)
 
 
-def etcd_status_table(rows: Sequence[tuple[str, Any]], talos_version: str) -> str:
-    """Return `etcd status`: rows are (node, status); the column set follows talos_version.
-
-    Upstream the talosctl binary's version decides (PROTOCOL/STORAGE from v1.11 on).
-    """
-    if not rows:
-        return ""
-    full = etcd_status_has_protocol(talos_version)
+def etcd_status_header(client_version: str) -> list[str]:
+    """`etcd status`'s header for this talosctl: PROTOCOL/STORAGE from v1.11 (etcd.go)."""
     header = ["NODE", *ETCD_STATUS_HEADER]
-    if not full:
+    if not etcd_status_has_protocol(client_version):
         header = [h for h in header if h not in ("PROTOCOL", "STORAGE")]
-    table = [header]
+    return header
+
+
+def etcd_status_rows(rows: Sequence[tuple[str, Any]], client_version: str) -> list[list[str]]:
+    """`etcd status` cells: rows are (node, status); columns as etcd_status_header."""
+    full = etcd_status_has_protocol(client_version)
+    out = []
     for node, st in rows:
         db = int(_get(st, "db_size", default=0))
         in_use = int(_get(st, "db_size_in_use", default=0))
@@ -277,8 +281,16 @@ def etcd_status_table(rows: Sequence[tuple[str, Any]], talos_version: str) -> st
             row += [str(_get(st, "protocol_version", "version", default="")),
                     str(_get(st, "storage_version", default=""))]
         row.append(", ".join(_get(st, "errors", default=()) or ()))
-        table.append(row)
-    return tabwriter(table)
+        out.append(row)
+    return out
+
+
+def etcd_status_table(rows: Sequence[tuple[str, Any]], talos_version: str) -> str:
+    """Return `etcd status`: rows are (node, status); the column set follows talos_version
+    (the client's: upstream the talosctl binary's code prints the columns)."""
+    if not rows:
+        return ""
+    return tabwriter([etcd_status_header(talos_version), *etcd_status_rows(rows, talos_version)])
 
 
 def snapshot_saved_line(path: str, size: int) -> str:
@@ -306,12 +318,14 @@ def snapshot_checksum_error(size: int) -> str:
     return f"sha256 checksum not found (size {size})"
 
 
+def etcd_alarms_rows(rows: Sequence[tuple[str, int, str]]) -> list[list[str]]:
+    """`etcd alarm list` cells: rows are (node, member id, alarm type)."""
+    return [[n, member_id_hex(m), a] for n, m, a in rows]
+
+
 def etcd_alarms_table(rows: Sequence[tuple[str, int, str]]) -> str:
     """Return `etcd alarm list`: rows are (node, member id, alarm type)."""
-    if not rows:
-        return ""
-    return tabwriter([["NODE", "MEMBER", "ALARM"],
-                      *([n, member_id_hex(m), a] for n, m, a in rows)])
+    return tabwriter([ETCD_ALARMS_HEADER, *etcd_alarms_rows(rows)]) if rows else ""
 
 
 def member_id_parse_error(text: str) -> str:
@@ -378,7 +392,9 @@ __all__ = [
     "k8s_path_supported", "k8s_prepull_lines", "k8s_static_pod_header", "k8s_static_pod_lines",
     "k8s_unsupported_path_error", "machine_status_message", "member_id_hex",
     "member_id_parse_error", "multi_node_error", "multierror", "needs_usage", "parse_duration",
-    "phase_message", "preflight_error", "resolve_resource", "resource_data", "resources_json",
+    "phase_message", "preflight_error", "registry_for", "resolve_resource",
+    "ETCD_MEMBERS_HEADER", "ETCD_ALARMS_HEADER", "etcd_members_rows", "etcd_status_header",
+    "etcd_status_rows", "etcd_alarms_rows", "resource_data", "resources_json",
     "resources_table", "resources_yaml", "rpc_error", "semver", "semver_key",
     "sequence_failure_messages", "sequence_message", "service_message", "snapshot_checksum_error",
     "snapshot_info_line", "snapshot_lines", "snapshot_saved_line", "tabwriter", "tabwriter_text",

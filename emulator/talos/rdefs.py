@@ -221,6 +221,28 @@ REGISTRY: tuple[ResourceDefinition, ...] = _registry()
 
 BY_TYPE: dict[str, ResourceDefinition] = {rd.type: rd for rd in REGISTRY}
 
+# What a node's machined registers depends on its version. Only these differences are emulated
+# (the rest of the registry is v1.11's): Versions.runtime.talos.dev is new in v1.10.0 (commit
+# 5e4c24758 "feat: add a version resource"); v1.13.0 adds its Name column (runtime/version.go).
+_VERSION_RD_1_13 = _rd("Versions.runtime.talos.dev", "runtime", ("Name", "{.name}"),
+                       ("Version", "{.version}"))
+_REGISTRIES: dict[str, tuple[ResourceDefinition, ...]] = {}
+
+
+def registry_for(talos_version: str) -> tuple[ResourceDefinition, ...]:
+    """The resource definitions a node of this Talos version registers."""
+    from emulator.talos.gotext import semver_key
+
+    key = semver_key(talos_version)
+    era = ("v1.9" if key < semver_key("v1.10.0-alpha.0") else
+           "v1.10" if key < semver_key("v1.13.0-alpha.0") else "v1.13")
+    if era not in _REGISTRIES:
+        defs = [rd for rd in REGISTRY if not (era == "v1.9" and rd.type == _VERSION_RD_1_13.type)]
+        if era == "v1.13":
+            defs = [_VERSION_RD_1_13 if rd.type == _VERSION_RD_1_13.type else rd for rd in defs]
+        _REGISTRIES[era] = tuple(defs)
+    return _REGISTRIES[era]
+
 
 class ResourceLookupError(LookupError):
     """`get <type>` named no (or more than one) resource; str() is talosctl's error line."""

@@ -80,9 +80,15 @@ def nodename(world: EmulatedCluster, node: NodeState) -> list[dict[str, Any]]:
 
 
 def version(world: EmulatedCluster, node: NodeState) -> list[dict[str, Any]]:
+    """runtime.Version (v1.10.0+); v1.13.0 adds `name` (version.Name, "Talos")."""
+    from emulator.talos.gotext import semver_key
+
+    spec = {"version": node.talos_version}
+    if semver_key(node.talos_version) >= semver_key("v1.13.0-alpha.0"):
+        spec = {"name": "Talos", **spec}
     return [{"metadata": _meta(node, "runtime", "Versions.runtime.talos.dev", "version",
                                "runtime.VersionController"),
-             "spec": {"version": node.talos_version}}]
+             "spec": spec}]
 
 
 def etcd_member(world: EmulatedCluster, node: NodeState) -> list[dict[str, Any]]:

@@ -1,4 +1,5 @@
-"""The emulated talosctl's command tree: real commands, their real flags (talosctl 1.9–1.12).
+"""The emulated talosctl's command tree: real commands, their real flags, per client version
+(talosctl v1.9 .. v1.14; `tree(client)`; what differs is in emulator/talos/client.py).
 
 `handler` names the implementation in commands.HANDLERS; a real talosctl command the lab does
 not emulate has handler None and answers `not emulated: talosctl <args>` (emulator/COVERAGE.md).
@@ -8,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from emulator.talos.client import DEPRECATED_LEGACY, Client
 from emulator.talos.flags import (
     GLOBAL_FLAGS,
     Command,
@@ -25,31 +27,50 @@ from emulator.talos.flags import (
 
 CommandSpec = Command
 
-DEFAULT_INSTALLER = "ghcr.io/siderolabs/installer:v1.11.6"  # talosctl v1.11.6's default
-DEFAULT_K8S = "1.34.1"  # talosctl v1.11.6's constants.DefaultKubernetesVersion
+def _upgrade_flags(client: Client) -> tuple[Flag, ...]:
+    """cmd/talosctl/cmd/talos/upgrade.go (+ track.go) of the client's version."""
+    legacy = DEPRECATED_LEGACY if client.upgrade_api else ""
+    modes = '["default" "force" "powercycle"]' if client.upgrade_api else \
+        '["default" "powercycle"]'
+    flags = [
+        Flag("image", shorthand="i", default=client.default_installer,
+             help="the container image to use for performing the install"),
+        Flag("preserve", "bool", False, shorthand="p", hidden=True, deprecated=legacy,
+             help="preserve data"),
+        Flag("stage", "bool", False, shorthand="s", deprecated=legacy,
+             help="stage the upgrade to perform it after a reboot"),
+        Flag("force", "bool", False, shorthand="f", deprecated=legacy,
+             help="force the upgrade (skip checks on etcd health and members, might lead to "
+                  "data loss)"),
+        Flag("reboot-mode", default="default", shorthand="m",
+             help='select the reboot mode during upgrade. Mode "powercycle" bypasses kexec. '
+                  f"Valid values are: {modes}."),
+        Flag("wait", "bool", True, help="wait for the operation to complete, tracking its "
+             "progress. always set to true when --debug is set"),
+        Flag("debug", "bool", False, help="debug operation from kernel logs. --wait is set to "
+             "true when this flag is set"),
+        Flag("timeout", "duration", 1800.0, help="time to wait for the operation is complete "
+             "if --debug or --wait is set"),
+    ]
+    if client.insecure_upgrade_flag:
+        flags.append(Flag("insecure", "bool", False, deprecated=legacy,
+                          help="upgrade using the insecure (encrypted with no auth) "
+                               "maintenance service"))
+    if client.upgrade_api:
+        flags += [
+            Flag("drain", "bool", True, help="drain the Kubernetes node before rebooting "
+                 "(cordon + evict pods)"),
+            Flag("drain-timeout", "duration", 300.0, help="timeout for draining the node"),
+            Flag("progress", default="auto", help="output mode for upgrade progress. Values: "
+                 "[auto plain]"),
+            Flag("namespace", default="system", help="namespace to use for the upgrade image"),
+            Flag("legacy", "bool", False, help="force use of legacy upgrade method"),
+        ]
+    if client.no_reboot_flag:
+        flags.append(Flag("no-reboot", "bool", False, help="do not reboot the node after "
+                          "upgrade (skip reboot and drain)"))
+    return tuple(flags)
 
-_UPGRADE_FLAGS = (
-    Flag("image", shorthand="i", default=DEFAULT_INSTALLER,
-         help="the container image to use for performing the install"),
-    Flag("preserve", "bool", False, shorthand="p", hidden=True,
-         help="preserve data"),
-    Flag("stage", "bool", False, shorthand="s",
-         help="stage the upgrade to perform it after a reboot"),
-    Flag("force", "bool", False, shorthand="f",
-         help="force the upgrade (skip checks on etcd health and members, might lead to "
-              "data loss)"),
-    Flag("reboot-mode", default="default", shorthand="m",
-         help='select the reboot mode during upgrade. Mode "powercycle" bypasses kexec. Valid '
-              'values are: ["default" "powercycle"].'),
-    Flag("insecure", "bool", False,
-         help="upgrade using the insecure (encrypted with no auth) maintenance service"),
-    Flag("wait", "bool", True, help="wait for the operation to complete, tracking its progress. "
-         "always set to true when --debug is set"),
-    Flag("debug", "bool", False, help="debug operation from kernel logs. --wait is set to true "
-         "when this flag is set"),
-    Flag("timeout", "duration", 1800.0, help="time to wait for the operation is complete if "
-         "--debug or --wait is set"),
-)
 
 _NOT_EMULATED = ("apply-config", "bootstrap", "config", "containers", "copy", "dashboard",
                  "disks", "events", "gen", "image", "inspect", "kubeconfig", "list", "logs",
@@ -59,7 +80,7 @@ _NOT_EMULATED = ("apply-config", "bootstrap", "config", "containers", "copy", "d
                  "machineconfig", "rotate-ca", "docs")
 
 
-def _tree() -> Command:
+def _tree(client: Client) -> Command:
     root = Command("talosctl", short="A CLI for out-of-band management of Kubernetes nodes "
                    "created by Talos", persistent_flags=GLOBAL_FLAGS, runnable=False)
     etcd = Command("etcd", short="Manage etcd", runnable=False)
@@ -115,7 +136,7 @@ def _tree() -> Command:
             Flag("run-e2e", "bool", False, help="run Kubernetes e2e test"),
         )),
         Command("upgrade", short="Upgrade Talos on the target node", args=no_args,
-                handler="upgrade", flags=_UPGRADE_FLAGS),
+                handler="upgrade", flags=_upgrade_flags(client)),
         Command("rollback", short="Rollback a node to the previous installation", args=no_args,
                 handler="rollback"),
         Command("reboot", short="Reboot a node", args=no_args, handler="reboot", flags=(
@@ -141,8 +162,8 @@ def _tree() -> Command:
                 "state", args=maximum_args(2), handler="services"),
         Command("upgrade-k8s", short="Upgrade Kubernetes control plane in the Talos cluster.",
                 args=no_args, handler="upgrade-k8s", flags=(
-                    Flag("to", default=DEFAULT_K8S, help="the Kubernetes control plane version "
-                         "to upgrade to"),
+                    Flag("to", default=client.default_kubernetes, help="the Kubernetes control "
+                         "plane version to upgrade to"),
                     Flag("from", help="the Kubernetes control plane version to upgrade from"),
                     Flag("endpoint", help="the cluster control plane endpoint"),
                     Flag("dry-run", "bool", False, help="skip the actual upgrade and show the "
@@ -172,7 +193,18 @@ def _tree() -> Command:
     return root
 
 
-ROOT = _tree()
+_TREES: dict[str, Command] = {}
+
+
+def tree(client: Client) -> Command:
+    """The command tree of this talosctl version (built once per version)."""
+    key = f"{client.tag} {client.default_kubernetes}"
+    if key not in _TREES:
+        _TREES[key] = _tree(client)
+    return _TREES[key]
+
+
+ROOT = tree(Client("v1.11.6"))  # the commands and handlers are the same in every version
 
 
 def _walk(cmd: Command) -> list[Command]:
@@ -185,12 +217,14 @@ def _walk(cmd: Command) -> list[Command]:
 COMMANDS: tuple[Command, ...] = tuple(_walk(ROOT))
 
 
-def parse_command_line(argv: list[str]) -> tuple[Command, dict[str, Any], list[str]]:
-    """Return (command, flag values, positional args); raise FlagError with cobra's text."""
-    parsed = _parse(ROOT, argv)
+def parse_command_line(argv: list[str], root: Command = ROOT
+                       ) -> tuple[Command, dict[str, Any], list[str], list[str]]:
+    """Return (command, flag values, positional args, pflag's deprecation notices); raise
+    FlagError with cobra's text."""
+    parsed = _parse(root, argv)
     if parsed.help:
         raise HelpRequested(help_text(parsed.command))
-    return parsed.command, parsed.values, parsed.args
+    return parsed.command, parsed.values, parsed.args, parsed.warnings
 
 
 class HelpRequested(FlagError):

@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 
 from fixtures import upgrade
+from fixtures.cluster import client_version
 from model.plan import UpgradePlan
 from model.profile import Profile
 
@@ -28,7 +29,7 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: p
                             ) -> None:
     if upgrade.PLAN in config.stash and config.getoption("--plan"):
         terminalreporter.section("upgrade plan (nothing was changed)")
-        terminalreporter.write_line(upgrade.get_plan(config).describe())
+        terminalreporter.write_line(upgrade.get_plan(config).describe(client_version(config)))
     upgrade.lock_summary(terminalreporter, config)
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from fixtures import rollback, upgrade
+from fixtures.cluster import client_version
 
 
 @pytest.hookimpl(trylast=True)
@@ -26,7 +27,8 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: p
     if upgrade.PLAN in config.stash and config.getoption("--plan"):
         terminalreporter.section("rollback plan (nothing was changed)")
         terminalreporter.write_line(rollback.describe(upgrade.get_plan(config),
-                                                      config.stash[rollback.RECORD]))
+                                                      config.stash[rollback.RECORD],
+                                                      client_version(config)))
     upgrade.lock_summary(terminalreporter, config)
 
 

@@ -15,11 +15,14 @@ from fixtures.upgrade import RunRecord, take_lock
 from fixtures.verdicts import assert_no_findings
 from model.catalog import Catalog
 from model.plan import TalosHop, UpgradePlan
+from model.versions import TalosVersion
 
 
-def test_rollback_plan(plan: UpgradePlan, record: RunRecord) -> None:
+def test_rollback_plan(plan: UpgradePlan, record: RunRecord,
+                       talosctl_client: TalosVersion | None) -> None:
     """The rollback plan: steps, node order, rollback or reinstall per node"""
-    allure.attach(rollback.describe(plan, record), "rollback plan", allure.attachment_type.TEXT)
+    allure.attach(rollback.describe(plan, record, talosctl_client), "rollback plan",
+                  allure.attachment_type.TEXT)
     allure.attach(json.dumps(plan.to_dict(), indent=2), "plan.json", allure.attachment_type.JSON)
     assert plan.nodes.in_order[-1] == plan.nodes.primary, "the primary must go last"
     if plan.kube_hops and plan.talos_hops:

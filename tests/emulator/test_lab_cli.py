@@ -93,7 +93,7 @@ def test_up_status_down(tmp_path: Path, labs: list[Path]) -> None:
                            capture_output=True, text=True, check=True)
     assert shell.stdout.splitlines() == [str(d / "bin" / "talosctl"),
                                          f"{d / 'talosconfig'} {d / 'kubeconfig'}",
-                                         "Client:", "Talos v1.11.6"]
+                                         "Client:", "Talos v1.9.6"]
     # status --json: the documented, stable keys
     status = json.loads(emulator_cli("status", "--dir", str(d), "--json").stdout)
     assert set(status) == STATUS_KEYS
@@ -194,8 +194,8 @@ def test_malformed_profiles(tmp_path: Path) -> None:
     ("- node: w1\n", "[0]: each fault needs a 'kind'"),
     ("- kind: cordoned\n- kind: nope\n", "[1]: unknown fault 'nope' (known: api_unreachable, "
      "boot_failure, cordoned, crashloop_pod, drain_blocked, etcd_member_down, "
-     "extension_missing, flux_not_ready, image_pull_failure, never_ready, slow_etcd_catchup, "
-     "stale_etcd_member, velero_backup_fails)"),
+     "extension_missing, flux_not_ready, image_pull_failure, never_ready, node_down, "
+     "slow_etcd_catchup, slow_etcd_member, stale_etcd_member, velero_backup_fails)"),
     ("- kind: cordoned\n  node: w9\n", "[0]: fault cordoned: unknown node 'w9' (lab nodes: "
      "cp1, cp2, cp3, w1, w2, w3)"),
     ("- kind: extension_missing\n", "[0]: fault extension_missing: parameter 'extension' is "
@@ -219,8 +219,9 @@ def test_bad_faults_at_run_time(tmp_path: Path, labs: list[Path]) -> None:
     cases = {
         ("nope",): "unknown fault 'nope' (known: api_unreachable, boot_failure, cordoned, "
                    "crashloop_pod, drain_blocked, etcd_member_down, extension_missing, "
-                   "flux_not_ready, image_pull_failure, never_ready, slow_etcd_catchup, "
-                   "stale_etcd_member, velero_backup_fails)",
+                   "flux_not_ready, image_pull_failure, never_ready, node_down, "
+                   "slow_etcd_catchup, slow_etcd_member, stale_etcd_member, "
+                   "velero_backup_fails)",
         ("cordoned", "--node", "w9"): "fault cordoned: unknown node 'w9' (lab nodes: cp1, cp2, "
                                       "cp3, w1, w2, w3)",
         ("extension_missing",): "fault extension_missing: parameter 'extension' is required",

@@ -2,7 +2,8 @@
 upgrade (--wait and --wait=false), the etcd refusals, reboot, rollback, a node that does not
 answer, upgrade-k8s. One lab for the module; the tests run in file order and build on each
 other (w1 is upgraded before it is rolled back, and so on). Reboots take 2 s here so that a
-rebooting node can be caught while it does not answer."""
+rebooting node can be caught while it does not answer. The client is talosctl v1.11.6 (the
+legacy upgrade path; v1.13+ clients: test_lab_clients.py)."""
 
 from __future__ import annotations
 
@@ -40,7 +41,7 @@ V19_PHASES = [("drain", ["cordonAndDrainNode"]), ("cleanup", ["stopAllPods"]),
 
 @pytest.fixture(scope="module")
 def lab(make_module_lab: Callable[..., Lab]) -> Lab:
-    return make_module_lab(timings={"reboot": 2.0})
+    return make_module_lab(timings={"reboot": 2.0}, lab={"talosctl": "v1.11.6"})
 
 
 @pytest.fixture(scope="module")

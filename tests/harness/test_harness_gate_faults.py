@@ -138,3 +138,34 @@ def test_gate_fails_when_an_upgrade_dropped_an_extension(
         # the profile still says v1.9.2: the upgraded node is also a version mismatch
         "talos-version": r"\[talos-version\] node w1: expected v1.9.2, observed v1.9.4",
     })
+
+
+NODES = ("cp1", "cp2", "cp3", "w1", "w2", "w3")
+
+
+@pytest.mark.parametrize(("node", "client"), [
+    ("cp1", "v1.9.6"),  # the first control plane: first in every -n list, the etcd/API primary
+    ("w2", "v1.14.0-rc.1"),  # v1.14: per-node error lines, get stopped by the version check
+    ("cp3", "v1.13.9"),
+])
+def test_one_node_down_costs_only_that_nodes_verdicts(make_lab: Callable[..., Lab],
+                                                       tmp_path: Path, node: str,
+                                                       client: str) -> None:
+    """node_down (the machine is off): the gate fails, every finding names that node, and every
+    other node's checks are judged and pass (once, one down first node failed every node)."""
+    lab = make_lab(faults=[{"kind": "node_down", "node": node}], lab={"talosctl": client})
+    run = run_gate(tmp_path, f"--cluster={lab.profile}")
+    assert run.rc == 1, run
+    assert run.traceback_free(), run
+    assert {"apid-ready", "machine-running-ready", "k8s-nodes-ready"} <= set(run.failed())
+    others = [n for n in NODES if n != node]
+    for check in run.failed():
+        text = run.text(check)
+        findings = [ln for ln in text.splitlines() if ln.strip().startswith("[")]
+        assert findings, f"{check}: no finding\n{text}"
+        for finding in findings:
+            assert re.search(rf"\b{node}\b", finding), f"{check} does not name {node}: {finding}"
+            named = [n for n in others if re.search(rf"\b{n}\b", finding.split(" — hint:")[0])]
+            assert named == [], f"{check} blames {named} for {node} being down: {finding}"
+    passed = set(run.verdicts) - set(run.failed())
+    assert {"talos-version", "kubelet-version", "etcd-no-alarms", "flux-ready"} <= passed, run

@@ -89,11 +89,11 @@ def test_talosctl_output_that_cannot_be_parsed_is_one_harness_error(
     profile = variant(module_lab, tmp_path, {"talos.talosctl": str(talosctl)})
     run = run_gate(tmp_path, f"--cluster={profile}")
     assert run.rc == 1, run
-    error = ("harness error: ParseError: cannot parse talosctl get version -o json: invalid JSON "
-             "at offset 0: Expecting value (first line: '<html>garbage {{{')")
+    error = ("harness error: ParseError: cannot parse talosctl version: no 'Server:' section "
+             "(first line: '<html>garbage {{{')")
     assert f"\n{error}\n" in run.out
-    assert ("! harness error, no check could run: ParseError: cannot parse talosctl get version "
-            "-o json") in run.out
+    assert ("! harness error, no check could run: ParseError: cannot parse talosctl version: "
+            "no 'Server:' section") in run.out
     assert "1 error in" in run.out
     assert run.traceback_free(), run
     assert [v.outcome for v in run.verdicts.values()] == ["error"]

@@ -206,3 +206,138 @@ def test_an_error_prefix_that_is_not_an_asked_node_is_unnamed() -> None:
     by_node, unnamed = parse.error_items("1 error occurred:\n\t* etcdserver: no leader\n\n",
                                          ["10.5.0.2"])
     assert by_node == {} and unnamed == ["etcdserver: no leader"]
+
+
+# ---- talosctl v1.14: split tables and per-node error lines -----------------------------------
+# Source: siderolabs/talos v1.14.0-rc.1 cmd/talosctl/cmd/talos/etcd.go and root.go: the header is
+# written once; `outputFlushInterval` (500 ms) flushes the tabwriter when no response came for
+# that long, so a slow node's rows come in a later block with no header and widths of their own
+# (text/tabwriter.Flush resets its cells). Rows are `%s\t%s\t%s\t%s (%.2f%%)\t%s\t%d\t%d\t%d\t%v\t
+# %s\t%s\t%s\n` (node first). The blocks below are written with `tabwrite`, which reproduces
+# tabwriter (checked against the real sample above).
+V114_STATUS_HEADER = ["NODE", "MEMBER", "DB SIZE", "IN USE", "LEADER", "RAFT INDEX", "RAFT TERM",
+                      "RAFT APPLIED INDEX", "LEARNER", "PROTOCOL", "STORAGE", "ERRORS"]
+CP1 = ["172.20.0.2", "a49c021e76e707db", "4.5 MB", "1.2 MB (26.10%)", "a49c021e76e707db",
+       "1201", "3", "1201", "false", "3.5.21", "3.5.0", ""]
+CP2 = ["172.20.0.3", "ecebb05b59a776f1", "4.5 MB", "1.2 MB (26.12%)", "a49c021e76e707db",
+       "1201", "3", "1201", "false", "3.5.21", "3.5.0", ""]
+SLOW_CP3 = ["172.20.0.14", "00000000000000ff", "21 MB", "6.0 MB (29.08%)", "a49c021e76e707db",
+            "1187", "3", "1180", "true", "3.5.21", "3.5.0", "etcdserver: leader changed"]
+
+
+def test_v1_14_split_etcd_status_parses_every_block_by_its_own_widths() -> None:
+    text = tabwrite(V114_STATUS_HEADER, CP1, CP2) + tabwrite(SLOW_CP3)
+    assert text.splitlines()[3].startswith("172.20.0.14   00000000000000ff   21 MB   6.0 MB")
+    rows = parse.table(text, "talosctl etcd status", STATUS_REQUIRED)
+    assert rows == [dict(zip(V114_STATUS_HEADER, r, strict=True)) for r in (CP1, CP2, SLOW_CP3)]
+
+
+def test_v1_14_header_flushed_alone_then_the_rows() -> None:
+    """The first response was an error: the flush printed the header by itself."""
+    text = tabwrite(V114_STATUS_HEADER) + tabwrite(CP2, SLOW_CP3)
+    rows = parse.table(text, "talosctl etcd status", STATUS_REQUIRED)
+    assert [r["NODE"] for r in rows] == ["172.20.0.3", "172.20.0.14"]
+    assert rows[1]["ERRORS"] == "etcdserver: leader changed" and rows[0]["STORAGE"] == "3.5.0"
+
+
+def test_v1_14_split_block_with_empty_columns_keeps_them_in_place() -> None:
+    """A pre-1.11 server leaves PROTOCOL/STORAGE empty (etcd.go: they are the server's fields);
+    in a block of its own the empty columns are only padding and must not shift ERRORS."""
+    old = CP2[:9] + ["", "", "alarm:NOSPACE"]
+    text = tabwrite(V114_STATUS_HEADER, CP1) + tabwrite(old) + tabwrite(SLOW_CP3)
+    rows = parse.table(text, "talosctl etcd status", STATUS_REQUIRED)
+    assert rows[1] == dict(zip(V114_STATUS_HEADER, old, strict=True))
+    assert rows[2]["NODE"] == "172.20.0.14" and rows[2]["LEARNER"] == "true"
+
+
+def test_v1_14_split_etcd_members_with_a_stale_member_row() -> None:
+    """`etcd members` (QueryLocal): the slow node's view in its own block; a member that never
+    started has no hostname and no client URL (empty cells inside the row)."""
+    head = ["NODE", "ID", "HOSTNAME", "PEER URLS", "CLIENT URLS", "LEARNER"]
+    a = ["172.20.0.2", "a49c021e76e707db", "talos-cp-1", "https://172.20.0.2:2380",
+         "https://172.20.0.2:2379", "false"]
+    stale = ["172.20.0.14", "00000000000000ff", "", "https://172.20.0.9:2380", "", "false"]
+    mine = ["172.20.0.14", "a49c021e76e707db", "talos-cp-1", "https://172.20.0.2:2380",
+            "https://172.20.0.2:2379", "false"]
+    rows = parse.table(tabwrite(head, a) + tabwrite(mine, stale), "talosctl etcd members",
+                       ("ID", "PEER URLS", "LEARNER"))
+    assert rows == [dict(zip(head, r, strict=True)) for r in (a, mine, stale)]
+
+
+def test_rows_that_fit_no_layout_are_a_parse_error() -> None:
+    text = "NODE   MEMBER   LEADER\n10.5.0.2   a  b   c   d   e\n"
+    with pytest.raises(ParseError, match=r"rows do not fit the 3 columns"):
+        parse.table(text, "talosctl etcd status", ("MEMBER",))
+
+
+V114_ERRORS = (  # v1.14.0-rc.1: errors.Join of fmt.Errorf("error from node %s: %w", ...) etc.
+    "error from node 172.20.0.3: rpc error: code = Unavailable desc = connection error: desc = "
+    "\"transport: Error while dialing: dial tcp 172.20.0.3:50000: connect: connection refused\"\n"
+    "error getting version from node fd00::4: rpc error: code = DeadlineExceeded desc = context "
+    "deadline exceeded\n"
+    "error listing resources on node 172.20.0.5: rpc error: code = PermissionDenied desc = "
+    "resource type \"Versions.runtime.talos.dev\" is not supported\n"
+    "172.20.0.6: error getting server version: rpc error: code = Unavailable desc = connection "
+    "error\n")
+
+
+def test_v1_14_error_lines_are_attributed_to_their_nodes() -> None:
+    nodes = ["172.20.0.2", "172.20.0.3", "fd00::4", "172.20.0.5", "172.20.0.6"]
+    by_node, unnamed = parse.error_items(V114_ERRORS, nodes)
+    assert unnamed == []
+    assert by_node == {
+        "172.20.0.3": "rpc error: code = Unavailable desc = connection error: desc = \"transport:"
+                      " Error while dialing: dial tcp 172.20.0.3:50000: connect: connection "
+                      "refused\"",
+        "fd00::4": "rpc error: code = DeadlineExceeded desc = context deadline exceeded",
+        "172.20.0.5": "rpc error: code = PermissionDenied desc = resource type "
+                      "\"Versions.runtime.talos.dev\" is not supported",
+        "172.20.0.6": "error getting server version: rpc error: code = Unavailable desc = "
+                      "connection error"}
+
+
+def test_a_get_whose_first_node_is_down_fails_with_the_bare_error() -> None:
+    """v1.9-v1.13 helpers/resources.go resolves the type on the first node; when it is down the
+    raw gRPC error is the whole stderr (no bullet, no node prefix)."""
+    stderr = ("rpc error: code = Unavailable desc = connection error: desc = \"transport: Error "
+              "while dialing: dial tcp 172.20.0.2:50000: connect: connection refused\"\n")
+    by_node, unnamed = parse.error_items(stderr, ["172.20.0.2", "172.20.0.3"])
+    assert by_node == {} and unnamed == [stderr.strip()]
+    assert parse.mentions(unnamed[0], "172.20.0.2")
+
+
+def test_version_skew_warnings_and_deprecations_are_not_errors() -> None:
+    stderr = ("WARNING: 172.20.0.2: server version 1.9.2 is older than client version 1.14.0\n"
+              "Flag --preserve has been deprecated, legacy flag for MachineService.Upgrade "
+              "fallback, to be removed in Talos 1.18\n")
+    assert parse.error_items(stderr, ["172.20.0.2"]) == ({}, [])
+
+
+@pytest.mark.parametrize(("stderr", "usage"), [
+    ("unknown flag: --drain\n\nUsage:\n  talosctl upgrade [flags]\n", "unknown flag: --drain"),
+    ("command \"read\" requires exactly one node (got 2)\n\nUsage:\n  talosctl read <path>\n",
+     "command \"read\" requires exactly one node (got 2)"),
+    ("1 error occurred:\n\t* 10.5.0.2: rpc error: code = Unavailable\n\n", None),
+])
+def test_usage_errors_are_recognised(stderr: str, usage: str | None) -> None:
+    assert parse.usage_error(stderr) == usage
+
+
+# Source: talos-interfaces.md §2.1, real output (hcloud-k8s/terraform-hcloud-kubernetes#51,
+# Talos v1.9.1): one NODE...Enabled block per node under a single `Server:` header.
+VERSION_V191 = (
+    "Client:\n\tTag:         v1.9.1\n\tSHA:         348472f9\n\tBuilt:       \n"
+    "\tGo version:  go1.23.4\n\tOS/Arch:     linux/arm64\nServer:\n"
+    "\tNODE:        10.4.64.2\n\tTag:         v1.9.1\n\tSHA:         348472f9\n\tBuilt:       \n"
+    "\tGo version:  go1.23.4\n\tOS/Arch:     linux/arm64\n\tEnabled:     RBAC\n"
+    "\tNODE:        10.4.64.1\n\tTag:         v1.9.1\n\tSHA:         348472f9\n\tBuilt:       \n"
+    "\tGo version:  go1.23.4\n\tOS/Arch:     linux/arm64\n\tEnabled:     RBAC\n")
+
+
+def test_server_versions_per_node() -> None:
+    assert parse.server_versions(VERSION_V191) == {"10.4.64.2": "v1.9.1", "10.4.64.1": "v1.9.1"}
+    assert parse.server_versions(VERSION_V191.split("Server:")[0] + "Server:\n") == {}
+    with pytest.raises(ParseError, match="no 'Server:' section"):
+        parse.server_versions("<html>Bad Gateway</html>\n")
+    with pytest.raises(ParseError, match="no Tag for node 10.4.64.2"):
+        parse.server_versions("Server:\n\tNODE:        10.4.64.2\n\tNODE:        10.4.64.1\n")

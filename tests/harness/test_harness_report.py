@@ -113,7 +113,7 @@ def test_the_snapshot_and_every_driver_call_are_in_the_report(evidence: Evidence
     # one process per resource for all six nodes, etcd over the three control planes
     assert [re.sub(r"^.* -n (\S+) ", lambda m: f"{m[1].count(',') + 1} nodes: ", c)
             for c in talosctl] == [
-        "6 nodes: get version -o json", "6 nodes: get machinestatus -o json",
+        "6 nodes: version", "6 nodes: get machinestatus -o json",
         "6 nodes: get extensions -o json", "3 nodes: etcd members", "3 nodes: etcd status",
         "1 nodes: etcd alarm list"]
     assert all(s["attachments"][0]["name"] == "command output" for s in observe["steps"]

@@ -127,10 +127,73 @@ def test_unnamed_errors_that_cannot_be_attributed_ask_the_silent_nodes_one_by_on
         {"match": f"-n {B} get members", "exit": 1,
          "stderr": "1 error occurred:\n\t* rpc error: code = Unknown desc = boom\n\n"})
     result = fake.driver().get("members", [A, B])
-    assert [c[c.index("-n") + 1] for c in fake.calls] == [f"{A},{B}", A, B]
+    asked = [c[c.index("-n") + 1] for c in fake.calls]
+    assert asked[0] == f"{A},{B}" and sorted(asked[1:]) == [A, B]  # the two asked at once
     assert result.values == {}
     assert result.errors == {A: "rpc error: code = NotFound desc = x doesn't exist",
                              B: "rpc error: code = Unknown desc = boom"}
+
+
+def _machinestatus(node: str) -> str:
+    return json.dumps({"metadata": {"id": "machine"}, "node": node,
+                       "spec": {"stage": "running", "status": {"ready": True}}}, indent=4) + "\n"
+
+
+DOWN = ('rpc error: code = Unavailable desc = connection error: desc = "transport: Error while '
+        'dialing: dial tcp {0}:50000: connect: connection refused"')
+
+
+def test_a_get_whose_first_node_is_down_costs_only_that_node(fake: Fake) -> None:
+    """v1.9-v1.13 resolve the resource type on the first node (helpers/resources.go): when it
+    is down the whole call fails with its bare error. Once every node was then recorded as
+    failed; now the others are asked on their own."""
+    fake.rules(
+        {"match": f"-n {A},{B},{C} get", "exit": 1, "stderr": DOWN.format(A) + "\n"},
+        {"match": f"-n {B} get", "stdout": _machinestatus(B)},
+        {"match": f"-n {C} get", "stdout": _machinestatus(C)})
+    result = fake.driver().get("machinestatus", [A, B, C])
+    assert result.errors == {A: DOWN.format(A)}
+    assert sorted(result.values) == [B, C]
+    assert [c[c.index("-n") + 1] for c in fake.calls].count(A) == 0  # A is not asked again
+
+
+def test_a_v1_14_get_stopped_by_one_nodes_version_check_asks_the_others(fake: Fake) -> None:
+    """v1.14 get.go runs helpers.ClientVersionCheck first and stops on any node's error."""
+    fake.rules(
+        {"match": f"-n {A},{B},{C} get", "exit": 1,
+         "stderr": f"{B}: error getting server version: {DOWN.format(B)}\n"},
+        {"match": f"-n {A} get", "stdout": _machinestatus(A)},
+        {"match": f"-n {C} get", "stdout": _machinestatus(C)})
+    result = fake.driver().get("machinestatus", [A, B, C])
+    assert result.errors == {B: f"error getting server version: {DOWN.format(B)}"}
+    assert sorted(result.values) == [A, C]
+
+
+def test_v1_14_error_lines_keep_the_answers_of_the_others(fake: Fake) -> None:
+    """v1.14 etcd.go: `error from node <n>: ...` after the other nodes' rows, exit 1."""
+    fake.rules({"match": "etcd status", "exit": 1, "stdout": ETCD_1_11,
+                "stderr": f"error from node {B}: {DOWN.format(B)}\n"})
+    result = fake.driver().etcd_status([A, B])
+    assert result.errors == {B: DOWN.format(B)}
+    assert result.values[A]["MEMBER"] == "a49c021e76e707db"
+    assert len(fake.calls) == 1
+
+
+def test_versions_come_from_talosctl_version(fake: Fake) -> None:
+    from tests.harness.test_harness_parse import VERSION_V191
+
+    fake.rules({"match": "version", "stdout": VERSION_V191.replace("10.4.64.2", A)
+                .replace("10.4.64.1", B)})
+    assert fake.driver().versions([A, B]).values == {A: ["v1.9.1"], B: ["v1.9.1"]}
+
+
+def test_talosctl_refusing_the_command_line_is_not_a_node_failure(fake: Fake) -> None:
+    fake.rules({"match": "get", "exit": 1,
+                "stderr": "unknown flag: --bogus\n\nUsage:\n  talosctl get <type> [flags]\n"})
+    with pytest.raises(CommandFailed, match=r"failed \(exit 1\): talosctl refused the command "
+                                             r"line: unknown flag: --bogus$"):
+        fake.driver().get("machinestatus", [A, B])
+    assert len(fake.calls) == 1  # no node is asked on its own for a harness bug
 
 
 ETCD_1_11 = tabwrite(
@@ -200,9 +263,9 @@ def test_client_version_and_the_start_up_probe(fake: Fake, tmp_path: Path) -> No
 
 # ---- read-only mode --------------------------------------------------------------------------
 MUTATIONS = {
-    "upgrade": lambda t: t.upgrade(A, "factory.talos.dev/installer/x:v1.9.4", preserve=True,
-                                   timeout=60),
-    "reboot": lambda t: t.reboot(A, timeout=60),
+    "upgrade": lambda t: t.run(["upgrade", "--image", "factory.talos.dev/installer/x:v1.9.4",
+                                "--wait=false"], [A]),
+    "reboot": lambda t: t.run(["reboot", "--wait=false"], [A]),
     "rollback": lambda t: t.rollback(A),
     "upgrade-k8s": lambda t: t.upgrade_k8s(A, "1.32.2", dry_run=True, timeout=60),
     "etcd snapshot": lambda t: t.etcd_snapshot(A, Path("db.snapshot"), timeout=60),

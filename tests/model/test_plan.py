@@ -77,7 +77,7 @@ def test_patch_upgrade_is_one_talos_hop_then_one_kubernetes_hop(catalog: Catalog
     assert talos.image == image("v1.9.4")
     assert [n.name for n in talos.nodes] == ["w1", "w2", "cp2", "cp1"]
     assert talos.commands == tuple(
-        f"talosctl upgrade --image {image('v1.9.4')} --preserve -n {addr}"
+        f"talosctl upgrade --image {image('v1.9.4')} --wait=false -n {addr}"
         for addr in ("192.168.1.80", "192.168.1.81", "192.168.1.71", "192.168.1.70")
     )
     assert talos.kubernetes == K("1.32.0")
@@ -315,7 +315,7 @@ def test_describe_lists_hops_node_order_images_and_commands(catalog: Catalog) ->
     )
     assert "1. Talos v1.9.2 -> v1.9.6: latest v1.9.x before leaving the minor" in lines
     assert f"   Kubernetes 1.32.0 keeps running; image {image('v1.9.6')}" in lines
-    cmd = f"talosctl upgrade --image {image('v1.11.6')} --preserve -n 192.168.1.70"
+    cmd = f"talosctl upgrade --image {image('v1.11.6')} --wait=false -n 192.168.1.70"
     assert f"   cp1  {cmd}" in lines
     assert "   talosctl upgrade-k8s --to 1.33.11 -n 192.168.1.70" in lines
     assert "5. Kubernetes 1.33.11 -> 1.34.1: target; Talos v1.11.6 supports 1.29–1.34" in lines
@@ -338,7 +338,7 @@ def test_to_dict_is_json_ready(catalog: Catalog) -> None:
     assert d["hops"][0]["nodes"][0] == {
         "name": "w1",
         "address": "192.168.1.80",
-        "command": f"talosctl upgrade --image {image('v1.9.4')} --preserve -n 192.168.1.80",
+        "command": f"talosctl upgrade --image {image('v1.9.4')} --wait=false -n 192.168.1.80",
     }
     assert d["hops"][1]["command"] == "talosctl upgrade-k8s --to 1.32.2 -n 192.168.1.70"
 
@@ -427,8 +427,8 @@ def test_plan_for_profile(catalog: Catalog) -> None:
     p = plan_for_profile(profile, catalog)
     assert titles(p) == ["Talos v1.9.2 -> v1.9.4", "Kubernetes 1.32.0 -> 1.32.2"]
     assert p.talos_hops[0].commands == (
-        f"talosctl upgrade --image {image('v1.9.4')} --preserve -n 10.1",
-        f"talosctl upgrade --image {image('v1.9.4')} --preserve -n 10.0.0.1",
+        f"talosctl upgrade --image {image('v1.9.4')} --wait=false -n 10.1",
+        f"talosctl upgrade --image {image('v1.9.4')} --wait=false -n 10.0.0.1",
     )
     talos_only = FakeProfile(profile.nodes, upgrade=FakeUpgrade(FakeTarget("v1.10.9", None)))
     assert titles(plan_for_profile(talos_only, catalog)) == [

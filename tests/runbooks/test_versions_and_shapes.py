@@ -1,0 +1,97 @@
+"""The in-place runbook on the clusters people run: other talosctl clients, another Talos line,
+a slow etcd member (v1.14's split tables), kube-proxy replaced. The matrix is chosen to stay
+within CI's time: each client's own behaviour is covered by the lab's fidelity tests
+(tests/emulator/test_lab_clients.py); here each pair runs the whole runbook once."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from drivers import parse
+from tests.runbooks.runbook_run import lab_counts, run_runbook
+
+pytestmark = pytest.mark.lab
+
+
+def _attachments(results: Path, name: str) -> list[str]:
+    """The texts of every Allure attachment called `name` in a results directory."""
+    texts = []
+    for result in results.glob("*-result.json"):
+        stack = [json.loads(result.read_text())]
+        while stack:
+            node = stack.pop()
+            stack += node.get("steps", [])
+            texts += [(results / a["source"]).read_text() for a in node.get("attachments", [])
+                      if a["name"] == name]
+    return texts
+
+
+@pytest.mark.parametrize(("client", "flags"), [
+    ("v1.11.6", "--wait=false"),
+    # v1.13+: `--drain` (default true) would force --wait; on these v1.9 nodes the client
+    # falls back to the legacy call, and the node drains itself
+    ("v1.13.9", "--drain=false --wait=false"),
+    ("v1.14.0-rc.1", "--drain=false --wait=false"),
+])
+def test_in_place_upgrade_with_each_talosctl(make_lab: Callable[..., Any], tmp_path: Path,
+                                             client: str, flags: str) -> None:
+    lab = make_lab(lab={"talosctl": client})
+    results = tmp_path / "allure"
+    result = run_runbook(lab, tmp_path, f"--alluredir={results}")
+    assert result.exit_code == 0, f"{result.failed}\n{result.tail()}"
+    assert result.failed == [] and result.skipped == []
+    assert all(n["talos_version"] == "v1.9.4" and n["upgrade_count"] == 1
+               for n in lab_counts(lab).values())
+    how = _attachments(results, "how w1 is upgraded")
+    assert len(how) == 1, how
+    assert f":v1.9.4 {flags} -n " in how[0]
+    assert "drained by: the node (its upgrade sequence cordons and drains it" in how[0]
+    assert "--preserve" not in how[0]  # a no-op since v1.8 (and it skips etcd checks later)
+
+
+def test_v1_11_to_v1_12_with_a_v1_14_client_and_a_slow_etcd_member(
+        make_lab: Callable[..., Any], tmp_path: Path) -> None:
+    """cp3's etcd answers 0.8 s late: a v1.14 client flushes its rows in a block of their own
+    (no header, own widths) in every `etcd status`/`etcd members` the runbook reads."""
+    lab = make_lab(talos="v1.11.6", kubernetes="1.34.1",
+                   target={"talos": "v1.12.11", "kubernetes": "1.34.1"},
+                   lab={"talosctl": "v1.14.0-rc.1"},
+                   faults=[{"kind": "slow_etcd_member", "node": "cp3", "seconds": 0.8}])
+    results = tmp_path / "allure"
+    result = run_runbook(lab, tmp_path, f"--alluredir={results}")
+    assert result.exit_code == 0, f"{result.failed}\n{result.tail()}"
+    assert result.failed == [] and result.skipped == []
+    assert "test_upgrade_kubernetes" not in " ".join(result.steps)  # Talos only: no empty step
+    assert "test_verify_everything" in result.steps
+    assert all(n["talos_version"] == "v1.12.11" for n in lab_counts(lab).values())
+    outputs = [t.split("--- stdout ---\n", 1)[-1].split("--- stderr ---", 1)[0]
+               for t in _attachments(results, "command output") if " etcd status" in t]
+    statuses = [t for t in outputs if t.startswith("NODE ") and "RAFT INDEX" in t]
+
+    def two_blocks(text: str) -> bool:  # a row that does not sit under the one header
+        header, *rows = text.splitlines()
+        starts = [m.start() for m in re.finditer(r"\S+(?: \S+)*", header)]
+        return any(parse._cut(row, starts) is None for row in rows)
+
+    assert any(two_blocks(t) for t in statuses), "no etcd status output came in two blocks"
+
+
+def test_kube_proxy_replaced_is_a_shape_not_a_failure(make_lab: Callable[..., Any],
+                                                      tmp_path: Path) -> None:
+    lab = make_lab(lab={"kube_proxy": False})
+    results = tmp_path / "allure"
+    result = run_runbook(lab, tmp_path, f"--alluredir={results}")
+    assert result.exit_code == 0, f"{result.failed}\n{result.tail()}"
+    assert result.failed == [] and result.skipped == []
+    upgrade_k8s = _attachments(results, "upgrade-k8s output")
+    assert len(upgrade_k8s) == 1 and 'updating kube-proxy to version "1.32.2"' in upgrade_k8s[0]
+    (shape,) = _attachments(results, "kube-proxy: cluster shape")
+    assert shape.startswith("No kube-system/kube-proxy DaemonSet: kube-proxy is replaced")
+    assert "upgrade-k8s does not skip it" in shape
+    assert lab.status()["kubernetes"]["version"] == "1.32.2"
