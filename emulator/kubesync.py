@@ -50,7 +50,8 @@ class KubeSync:
             s.create("daemonsets", ds)
             for p in pods:
                 s.create("pods", p)
-        hosts = [n.name for n in w.workers] or [n.name for n in w.control_planes]
+        hosts = [n.name for n in w.workers] + (
+            [n.name for n in w.control_planes] if w.spec.schedulable_control_planes else [])
         self._deployment("kube-system", "coredns", 2, {"k8s-app": "kube-dns"},
                          "registry.k8s.io/coredns/coredns:v1.12.0", hosts)
         self._deployment("apps", "web", 2, {"app": "web"}, "nginx:1.27", hosts)
@@ -145,7 +146,8 @@ class KubeSync:
             await asyncio.sleep(0.1)
 
     def _reschedule(self, pod: dict[str, Any], exclude: str) -> None:
-        """The ReplicaSet controller: a replacement pod on another schedulable, Ready worker."""
+        """The ReplicaSet controller: a replacement pod on another schedulable, Ready worker
+        (or control plane, when the lab's control planes are schedulable)."""
         owners = pod["metadata"].get("ownerReferences") or []
         if not owners or owners[0].get("kind") != "ReplicaSet":
             return
@@ -163,7 +165,9 @@ class KubeSync:
         candidates = [n["metadata"]["name"] for n in nodes
                       if n["metadata"]["name"] != exclude and not n["spec"].get("unschedulable")
                       and o.node_ready(n) == "True"
-                      and "node-role.kubernetes.io/control-plane" not in n["metadata"]["labels"]]
+                      and (self.world.spec.schedulable_control_planes
+                           or "node-role.kubernetes.io/control-plane"
+                           not in n["metadata"]["labels"])]
         if not candidates:
             return None
         best: str = min(candidates, key=lambda name: counts.get(name, 0))

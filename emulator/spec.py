@@ -60,6 +60,9 @@ class LabSpec:
     address_block: tuple[int, int] | None = None  # lab.address_block: 127.A.B.x (else random)
     talosctl_version: str = "v1.9.6"  # lab.talosctl: the emulated client
     kube_proxy: bool = True  # lab.kube_proxy: false = replaced (Cilium): no DaemonSet
+    # lab.schedulable_control_planes (allowSchedulingOnControlPlanes): workloads run on the
+    # control planes too; default when the cluster has no workers
+    schedulable_control_planes: bool = False
     raw: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -152,6 +155,9 @@ def load_spec(path: Path, *, extra_workers: int | None = None) -> LabSpec:
     kube_proxy = lab.get("kube_proxy", True)
     if not isinstance(kube_proxy, bool):
         raise LabConfigError(f"{path}: lab.kube_proxy: must be true or false")
+    cp_sched = lab.get("schedulable_control_planes", not any(n.role == "worker" for n in nodes))
+    if not isinstance(cp_sched, bool):
+        raise LabConfigError(f"{path}: lab.schedulable_control_planes: must be true or false")
     pve = raw.get("proxmox") or {}
     backups = raw.get("backups") or {}
     velero = backups.get("velero") or {}
@@ -172,6 +178,7 @@ def load_spec(path: Path, *, extra_workers: int | None = None) -> LabSpec:
         address_block=block,
         talosctl_version=client,
         kube_proxy=kube_proxy,
+        schedulable_control_planes=cp_sched,
         raw=raw,
     )
 

@@ -92,6 +92,8 @@ class EtcdQueries(EtcdBase):
     def forfeit_leadership(self, name: str) -> int | None:
         """If `name` leads, move leadership to another started member and return its id;
         return None if `name` was not the leader."""
+        if len(self.members(name)) == 1:  # internal/pkg/etcd/etcd.go ForfeitLeadership
+            raise EtcdError("cannot forfeit leadership, only one member")
         own = self._raw_status(name)
         if own.leader != own.member_id:
             return None

@@ -13,7 +13,13 @@ from checks import ALL_CHECKS, run_checks
 from checks import upgrade as proofs
 from drivers.factory import Factory
 from drivers.talosctl import Talosctl
-from fixtures.procedures import Session, expectation_now, kube_path, talos_path
+from fixtures.procedures import (
+    Session,
+    expectation_now,
+    kube_path,
+    not_applicable,
+    talos_path,
+)
 from fixtures.upgrade import take_lock
 from fixtures.verdicts import assert_no_findings
 from fixtures.waiting import wait_until
@@ -24,9 +30,9 @@ from model.snapshot import ClusterSnapshot
 from model.versions import TalosVersion
 
 
-def test_plan_is_valid(plan: UpgradePlan) -> None:
+def test_plan_is_valid(plan: UpgradePlan, talosctl_client: TalosVersion | None) -> None:
     """The upgrade plan: hops, node order, installer images, commands"""
-    allure.attach(plan.describe(), "plan", allure.attachment_type.TEXT)
+    allure.attach(plan.describe(talosctl_client), "plan", allure.attachment_type.TEXT)
     allure.attach(json.dumps(plan.to_dict(), indent=2), "plan.json", allure.attachment_type.JSON)
     order = [n.name for n in plan.nodes.in_order]
     assert order[-1] == plan.nodes.primary.name, "the primary control plane must be upgraded last"
@@ -114,7 +120,8 @@ def test_talosctl_not_older_than_target(talos: Talosctl, plan: UpgradePlan) -> N
 def test_no_flux_reconciliation_in_progress(session: Session) -> None:
     """No Flux reconciliation in progress"""
     if not session.profile.flux.enabled:
-        pytest.skip("flux.enabled is false in the profile")
+        not_applicable("flux.enabled is false in the profile: no Flux to wait for")
+        return
     snap = session.last or session.look()
     assert_no_findings(proofs.check_flux_idle(snap), "Flux must be idle before nodes reboot")
 
@@ -129,7 +136,8 @@ def test_no_pdb_blocks_drain(session: Session, plan: UpgradePlan) -> None:
 def test_rollback_path_exists(plan: UpgradePlan, factory: Factory, catalog: Catalog) -> None:
     """A rollback path exists: the current installer still exists and the way back is allowed"""
     if not plan.talos_hops:
-        pytest.skip("no Talos hop: Kubernetes rolls back with upgrade-k8s")
+        not_applicable("no Talos hop: Kubernetes rolls back with upgrade-k8s")
+        return
     first = plan.talos_hops[0]
     back = first.image.rsplit(":", 1)[0] + f":{plan.current_talos}"
     ok, detail = factory.installer_exists(back)

@@ -95,3 +95,42 @@ def test_kube_proxy_replaced_is_a_shape_not_a_failure(make_lab: Callable[..., An
     assert shape.startswith("No kube-system/kube-proxy DaemonSet: kube-proxy is replaced")
     assert "upgrade-k8s does not skip it" in shape
     assert lab.status()["kubernetes"]["version"] == "1.32.2"
+
+
+UPGRADE = {"target": {"talos": "v1.9.4", "kubernetes": "1.32.2"},
+           "timeouts": {"reboot": "60s", "node_ready": "60s", "etcd": "60s",
+                        "kubernetes": "120s", "backup": "60s"}}
+
+
+def test_single_control_plane_without_flux_or_velero(make_lab: Callable[..., Any],
+                                                     tmp_path: Path) -> None:
+    """The seed guide's homelab: one control plane (acknowledged), no Flux, no Velero. Steps
+    that do not apply say so and pass: a skipped step would skip every step after it."""
+    lab = make_lab(extra={
+        "nodes": {"control_plane": [{"name": "cp1", "vmid": 201, "primary": True}],
+                  "workers": [{"name": "w1", "vmid": 301}, {"name": "w2", "vmid": 302}]},
+        "upgrade": {**UPGRADE, "single_control_plane_ack": True},
+        "flux": {"enabled": False}, "backups": {"etcd_snapshot_dir": "backups/"}})
+    results = tmp_path / "allure"
+    result = run_runbook(lab, tmp_path, f"--alluredir={results}")
+    assert result.exit_code == 0, f"{result.failed}\n{result.tail()}"
+    assert result.failed == [] and result.skipped == []
+    reasons = _attachments(results, "not applicable")
+    assert "flux.enabled is false in the profile: no Flux to wait for" in reasons
+    assert any(r.startswith("backups.velero is not configured") for r in reasons)
+    assert any(r.startswith("cp1 is the only control plane") for r in reasons)
+    assert all(n["talos_version"] == "v1.9.4" for n in lab_counts(lab).values())
+
+
+def test_schedulable_control_planes_without_workers(make_lab: Callable[..., Any],
+                                                    tmp_path: Path) -> None:
+    """Three control planes that also run the workloads (allowSchedulingOnControlPlanes): the
+    worker phase is empty, and each control plane is drained and its pods move to the others."""
+    lab = make_lab(extra={"nodes": {"control_plane": [
+        {"name": "cp1", "vmid": 201, "primary": True}, {"name": "cp2", "vmid": 202},
+        {"name": "cp3", "vmid": 203}], "workers": []}})
+    result = run_runbook(lab, tmp_path)
+    assert result.exit_code == 0, f"{result.failed}\n{result.tail()}"
+    assert result.failed == [] and result.skipped == []
+    assert not any(n.startswith("test_upgrade_worker") for n in result.steps)
+    assert all(n["talos_version"] == "v1.9.4" for n in lab_counts(lab).values())
