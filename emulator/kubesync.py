@@ -15,13 +15,23 @@ from typing import TYPE_CHECKING, Any
 
 from emulator.kube import objects as o
 from emulator.kube.errors import KubeApiError, NotFound, TooManyRequests
+from emulator.talos.gotext import format_seconds, go_quote
 
 if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
+
     from emulator.world import EmulatedCluster, NodeState
 
 NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease", "velero",
               "flux-system", "apps")
 MERGE = "application/merge-patch+json"
+
+
+CORDONED_BY_TALOS = "talos.dev/cordoned"  # constants.AnnotationCordonedKey
+
+
+class DrainFailed(Exception):
+    """talosctl's client-side drain gave up; str() is the drain helper's error."""
 
 
 class KubeSync:
@@ -100,8 +110,22 @@ class KubeSync:
         status["nodeInfo"]["bootID"] = node.boot_id
         self.store.patch("nodes", node.name, {"status": status}, MERGE, subresource="status")
 
-    def cordon(self, node: NodeState, flag: bool) -> None:
-        self._patch_node(node.name, {"spec": {"unschedulable": True if flag else None}})
+    def cordon(self, node: NodeState, flag: bool, *, by_talos: bool = False) -> None:
+        """Cordon/uncordon the Node. By Talos (node_apply.go ApplyCordoned, v1.9+): a cordon
+        of a schedulable node adds the talos.dev/cordoned annotation, and Talos uncordons only
+        a node that carries it (a node cordoned by someone else stays cordoned). Otherwise
+        (kubectl, talosctl's client-side drain) only spec.unschedulable changes."""
+        current = self.store.get("nodes", node.name)
+        annotations = current["metadata"].get("annotations") or {}
+        unschedulable = bool((current.get("spec") or {}).get("unschedulable"))
+        if not by_talos:
+            self._patch_node(node.name, {"spec": {"unschedulable": True if flag else None}})
+        elif flag and not unschedulable:
+            self._patch_node(node.name, {"metadata": {"annotations": {CORDONED_BY_TALOS: "true"}},
+                                         "spec": {"unschedulable": True}})
+        elif not flag and unschedulable and CORDONED_BY_TALOS in annotations:
+            self._patch_node(node.name, {"metadata": {"annotations": {CORDONED_BY_TALOS: None}},
+                                         "spec": {"unschedulable": None}})
 
     def node_pods_ready(self, node: NodeState, ready: bool, host_network_only: bool = False
                         ) -> None:
@@ -144,6 +168,39 @@ class KubeSync:
                              f"context deadline exceeded (last refusal: {why})", "user", "warning")
                 return
             await asyncio.sleep(0.1)
+
+    async def client_drain(self, node: NodeState, timeout: float,
+                           report: Callable[[str], Awaitable[None]]) -> None:
+        """talosctl v1.13+'s client-side drain (cmd/talosctl/pkg/talos/nodedrain/nodedrain.go
+        @ v1.13.9 on k8s.io/kubectl/pkg/drain): cordon (no Talos annotation), then evict every
+        pod but DaemonSet and mirror pods, a refused eviction retried until `timeout`; raise
+        DrainFailed with the drain helper's error when it expires (the node stays cordoned)."""
+        name = node.name
+        await report(f"{name}: cordoning node")
+        self.cordon(node, True)
+        await report(f"{name}: node cordoned")
+        await report(f"{name}: draining node")
+        deadline = time.monotonic() + timeout
+        items, _ = self.store.list("pods", field_selector=f"spec.nodeName={name}")
+        for pod in (p for p in items if _evictable(p)):
+            ns, pod_name = pod["metadata"]["namespace"], pod["metadata"]["name"]
+            while True:
+                await report(f"{name}: evicting pod {ns}/{pod_name}")
+                if time.monotonic() >= deadline:
+                    raise DrainFailed(f"error when evicting pods/{go_quote(pod_name)} -n "
+                                      f"{go_quote(ns)}: global timeout reached: "
+                                      f"{format_seconds(timeout)}")
+                try:
+                    self.store.evict(ns, pod_name)
+                except TooManyRequests:
+                    await asyncio.sleep(min(0.1, max(0.0, deadline - time.monotonic())))
+                    continue
+                except NotFound:
+                    break
+                self._reschedule(pod, exclude=name)
+                await report(f"{name}: evicted pod {ns}/{pod_name}")
+                break
+        await report(f"{name}: node drained")
 
     def _reschedule(self, pod: dict[str, Any], exclude: str) -> None:
         """The ReplicaSet controller: a replacement pod on another schedulable, Ready worker

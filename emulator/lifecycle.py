@@ -89,6 +89,39 @@ def reboot_sequence(node: NodeState, kexec: bool = True) -> list[tuple[str, list
 # ---------------------------------------------------------------------------------------------
 # upgrade
 # ---------------------------------------------------------------------------------------------
+async def pull_installer(world: EmulatedCluster, node: NodeState, image: str) -> tuple[str, str]:
+    """Pull the installer image (ImageService.Pull, v1.13+); (schematic, version) or Refused
+    with containerd's pull error as the node reports it."""
+    await asyncio.sleep(_t(world, "pull"))
+    if world.take_fault("image_pull_failure", node) is not None:
+        raise Refused(f'failed to pull image "{image}": rpc error: code = NotFound desc = '
+                      f'failed to pull and unpack image "{image}": failed to resolve reference '
+                      f'"{image}": {image}: not found', "NotFound")
+    try:
+        return world.factory.resolve_installer(image)  # type: ignore[no-any-return]
+    except Exception as e:  # typed factory errors carry the pull failure text
+        raise Refused(str(e), "NotFound") from None
+
+
+async def install_only(world: EmulatedCluster, node: NodeState, schematic: str,
+                       version: str) -> int:
+    """LifecycleService.Upgrade (internal/app/lifecycle/lifecycle.go @ v1.13.0): the installer
+    writes the other slot and nothing else (no etcd validation, no drain, no reboot); return
+    its exit code (1: the installer's pre-flight refused, see the node's console)."""
+    if node.busy:
+        raise Refused("another installation/upgrade is already in progress",
+                      "FailedPrecondition")
+    node.busy = "install"
+    try:
+        await _install(world, node, schematic, version)
+    except SequenceFailed:
+        return 1
+    finally:
+        node.busy = None
+    node.upgrade_installed = True
+    return 0
+
+
 async def validate_upgrade(world: EmulatedCluster, node: NodeState, image: str, *,
                            preserve: bool, force: bool) -> tuple[str, str]:
     """The Upgrade API's checks before the ack; return (schematic, version) or raise Refused."""
@@ -237,7 +270,7 @@ async def _upgrade(world: EmulatedCluster, node: NodeState, schematic: str, vers
 async def _upgrade_task(world: EmulatedCluster, node: NodeState, task: str, schematic: str,
                         version: str) -> None:
     if task == "cordonAndDrainNode":
-        world.k8s.cordon(node, True)
+        world.k8s.cordon(node, True, by_talos=True)
         await world.k8s.drain(node, deadline=time.monotonic() + _t(world, "drain_timeout"))
         await asyncio.sleep(_t(world, "drain"))
     elif task in ("stopAllPods", "removeAllPods"):
@@ -334,7 +367,9 @@ async def power_off(world: EmulatedCluster, node: NodeState) -> None:
 
 async def _reboot(world: EmulatedCluster, node: NodeState) -> None:
     """Shut down (APIs go away), boot the pending slot (or fall back), rejoin, become Ready."""
-    upgrading = node.pending_slot is not None and node.busy == "upgrade"
+    upgrading = node.pending_slot is not None and (node.busy == "upgrade"
+                                                   or node.upgrade_installed)
+    node.upgrade_installed = False
     node.stage = "rebooting"
     node.machine_ready = False
     node.apid_up = False
@@ -400,7 +435,7 @@ async def _reboot(world: EmulatedCluster, node: NodeState) -> None:
         node.k8s_ready = True
         world.k8s.node_status(node)
         world.k8s.node_pods_ready(node, True)
-        world.k8s.cordon(node, False)  # the boot sequence's uncordon task
+        world.k8s.cordon(node, False, by_talos=True)  # NodeApplyController: its own cordon only
         node.machine_ready = True
         node.emit("sequence: boot action: STOP")
         node.emit(machine_status_message("running", True), flag="ready")

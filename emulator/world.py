@@ -55,6 +55,7 @@ class NodeState:
     never_ready: bool = False
     etcd_delay: float = 0.0  # seconds its etcd APIs take to answer (slow_etcd_member)
     powered_off: bool = False  # node_down: the machine is off until the lab stops
+    upgrade_installed: bool = False  # LifecycleService.Upgrade wrote the slot the next boot uses
     busy: str | None = None  # name of a running sequence (upgrade mutex)
     pending_slot: str | None = None  # slot to boot next (set by install or rollback)
     staged: tuple[str, str] | None = None  # (schematic, version) of `upgrade --stage`

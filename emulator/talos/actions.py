@@ -143,21 +143,22 @@ async def _tracked(ctx: Ctx, action: Callable[[NodeState], Awaitable[str]]) -> i
 async def cmd_upgrade(ctx: Ctx) -> int:
     """upgrade.go of the emulated client. Up to v1.12: MachineService.Upgrade (the node drains
     in its upgrade sequence). v1.13+: `--drain` (default true) forces `--wait`; when every node
-    runs >1.13.0-alpha.2 the LifecycleService path runs (not emulated: it fails loudly);
-    otherwise `New upgrade API is not available, falling back to legacy` and the same legacy
-    call as v1.12 (no client-side drain: the node drains)."""
+    runs >1.13.0-alpha.2 the LifecycleService path runs (_upgrade_lifecycle); otherwise `New
+    upgrade API is not available, falling back to legacy` and the same legacy call as v1.12
+    (no client-side drain: the node drains)."""
     client = ctx.world.client
     wait = bool(ctx.opts.get("wait", True)) or bool(ctx.opts.get("debug"))
     if client.upgrade_api and ctx.opts.get("drain", True):
         wait = True
     if wait and ctx.opts.get("insecure"):
         raise CommandError(f.WAIT_INSECURE_ERROR)
-    if client.upgrade_api:
-        await _upgrade_api_gate(ctx)
     mode = str(ctx.opts.get("reboot-mode") or "default")
     if client.upgrade_api and mode.upper() not in ("DEFAULT", "FORCE", "POWERCYCLE"):
         raise CommandError(f"invalid argument {f.go_quote(mode)} for \"-m, --reboot-mode\" "
-                             "flag: must be one of [default force powercycle]")
+                           "flag: must be one of [default force powercycle]")
+    if client.upgrade_api and await _upgrade_api_gate(ctx):
+        return await _upgrade_lifecycle(ctx, str(ctx.opts.get("image") or
+                                                 client.default_installer), mode, wait)
     if mode.upper() not in ("DEFAULT", "POWERCYCLE"):
         raise CommandError(f"invalid reboot mode: {mode}")
     if ctx.opts.get("insecure"):
@@ -191,14 +192,15 @@ async def cmd_upgrade(ctx: Ctx) -> int:
     return 0
 
 
-async def _upgrade_api_gate(ctx: Ctx) -> None:
-    """v1.13+ upgradeViaLifecycleService: --legacy, then helpers.TalosVersionCheck."""
+async def _upgrade_api_gate(ctx: Ctx) -> bool:
+    """v1.13+ upgradeViaLifecycleService: --legacy, then helpers.TalosVersionCheck. True when
+    every node takes the LifecycleService path."""
     from emulator.talos.client import Client
 
     if ctx.opts.get("legacy"):
         await ctx.err(f.warning_line("Forcing use of legacy upgrade method. This flag is "
                                      "deprecated and will be removed in Talos 1.18."))
-        return
+        return False
     versions, down = [], []
     for target in ctx.nodes:
         node = ctx.world.resolve(target)
@@ -212,10 +214,115 @@ async def _upgrade_api_gate(ctx: Ctx) -> None:
                  else f"error getting server versions: {f.multierror(down)}")
         raise CommandError(f"error checking Talos version compatibility: {inner}")
     if all(Client.uses_upgrade_api(v) for v in versions):
-        raise CommandError("not emulated: talosctl upgrade through the LifecycleService API "
-                           "(a v1.13+ client with nodes running v1.13+); the lab emulates the "
-                           "legacy path only (--legacy)")
+        return True
     await ctx.err("New upgrade API is not available, falling back to legacy\n")
+    return False
+
+
+async def _upgrade_lifecycle(ctx: Ctx, image: str, mode: str, wait: bool) -> int:
+    """upgradeViaLifecycleService @ v1.13.9: pull the image (ImageService.Pull), install it
+    (LifecycleService.Upgrade: install only), then with --drain cordon and drain on the client,
+    reboot (the action tracker when waiting) and, deferred, wait for Ready and uncordon. Every
+    progress line goes to stderr through the reporter (plain when not a TTY: a message is
+    printed when it differs from the previous one). Errors exit 1; after a failed drain the
+    node stays cordoned and does not reboot."""
+    from emulator import lifecycle
+    from emulator.kubesync import DrainFailed
+
+    world, targets = ctx.world, ctx.nodes
+    drain = bool(ctx.opts.get("drain", True)) and not ctx.opts.get("no-reboot")
+    last = [""]
+
+    async def report(message: str) -> None:  # pkg/reporter: TrimSpace, de-duplicated
+        line = message.strip().replace("\t", "    ")
+        if line != last[0]:
+            await ctx.err(line + "\n")
+            last[0] = line
+
+    pulled: dict[str, tuple[str, str]] = {}
+    errors: list[str] = []
+    for target in targets:
+        try:
+            pulled[target] = await lifecycle.pull_installer(world, ctx.target(target), image)
+        except lifecycle.Refused as e:
+            errors.append(f"error from node {target}: {e.rpc()}")
+        except CommandError as e:
+            errors.append(f"error from node {target}: {e}")
+    if pulled:
+        await report("\n".join(f"{t}: pulled image {image}" for t in sorted(pulled)))
+    if errors:
+        raise CommandError("error pulling upgrade image: " + "\n".join(errors))
+    codes: dict[str, int] = {}
+    for target in targets:
+        schematic, version = pulled[target]
+        try:
+            codes[target] = await lifecycle.install_only(world, ctx.target(target), schematic,
+                                                         version)
+        except lifecycle.Refused as e:
+            errors.append(f"error from node {target}: {e.rpc()}")
+            continue
+        await report("\n".join(f"{t}: Exit code: {c}" for t, c in sorted(codes.items())))
+    if codes:
+        await report("\n".join(f"{t}: upgrade completed" if c == 0 else
+                                f"{t}: upgrade failed with exit code {c}"
+                                for t, c in sorted(codes.items())))
+    errors += [f"node {t}: upgrade failed with exit code {c}" for t, c in codes.items() if c]
+    if errors:
+        raise CommandError("error during upgrade: " + "\n".join(errors))
+    nodes = {t: world.resolve(t) for t in targets}
+    drained: list[NodeState] = []
+    if drain:
+        for target in targets:
+            node = nodes[target]
+            assert node is not None
+            try:
+                await world.k8s.client_drain(node, float(ctx.opts.get("drain-timeout") or 300.0),
+                                             report)
+            except DrainFailed as e:
+                raise CommandError(f"error draining node {f.go_quote(node.name)}: {e}") from None
+            drained.append(node)
+    code = 0
+    try:
+        if not ctx.opts.get("no-reboot"):
+            code = await _reboot_after_install(ctx, mode, wait)
+    finally:
+        for node in drained:  # the deferred uncordon, whatever the reboot did
+            await _uncordon_when_ready(ctx, node, report)
+    return code
+
+
+async def _reboot_after_install(ctx: Ctx, mode: str, wait: bool) -> int:
+    """rebootInternal: the tracked reboot (MachineReadyEventFn, boot ID post check), or a
+    reboot request without waiting."""
+    from emulator import lifecycle
+
+    reboot_mode = "powercycle" if mode.lower() == "powercycle" else "default"
+
+    async def reboot(node: NodeState) -> str:
+        return lifecycle.start_reboot(ctx.world, node, reboot_mode)
+
+    if wait:
+        return await _tracked(ctx, reboot)
+    await ctx.version_check()
+    _, errors = await ctx.many(reboot)
+    if errors:
+        raise CommandError("error during upgrade: " + "\n".join(
+            f"error executing reboot on node {e}" for e in errors))
+    return 0
+
+
+async def _uncordon_when_ready(ctx: Ctx, node: NodeState,
+                               report: Callable[[str], Awaitable[None]]) -> None:
+    """uncordonNodes: wait (--timeout, polling) for the Node to be Ready, then uncordon."""
+    await report(f"{node.name}: waiting for node to become Ready")
+    deadline = time.monotonic() + float(ctx.opts.get("timeout") or 1800.0)
+    while not (node.k8s_status_known and node.k8s_ready):
+        if time.monotonic() >= deadline:
+            raise Silent()  # the tracker already set SuppressErrors: exit 1, nothing printed
+        await node_changed(node, 0.1)
+    await report(f"{node.name}: uncordoning node")
+    ctx.world.k8s.cordon(node, False)
+    await report(f"{node.name}: node uncordoned")
 
 
 async def cmd_reboot(ctx: Ctx) -> int:

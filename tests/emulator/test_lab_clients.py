@@ -6,8 +6,10 @@ emulator/COVERAGE.md "talosctl versions"): the lab must never be kinder than the
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 
@@ -98,12 +100,63 @@ def test_v1_13_drain_false_wait_false_returns_at_the_ack(v113: Lab) -> None:
     idle(v113, "w2")
 
 
-def test_v1_13_client_on_v1_13_nodes_is_not_emulated_and_says_so() -> None:
-    """The LifecycleService path is not emulated: it must fail loudly, never pretend."""
+def test_the_upgrade_api_range() -> None:
     from emulator.talos.client import Client
 
     assert Client.uses_upgrade_api("v1.13.0") and not Client.uses_upgrade_api("v1.12.11")
     assert not Client.uses_upgrade_api("v1.13.0-alpha.2")
+
+
+# ---- talosctl v1.13 on v1.13 nodes: the LifecycleService path, drained by the client --------
+@pytest.fixture(scope="module")
+def new_api(make_module_lab: Callable[..., Lab]) -> Lab:
+    return make_module_lab(talos="v1.13.0", target={"talos": "v1.13.9", "kubernetes": "1.32.2"},
+                           lab={"talosctl": "v1.13.9"},
+                           faults=[{"kind": "drain_blocked", "node": "w2"}])
+
+
+def _node(lab: Lab, name: str) -> dict[str, Any]:
+    return next(n for n in lab.status()["nodes"] if n["name"] == name)
+
+
+def test_v1_13_upgrade_api_installs_then_the_client_drains_reboots_and_uncordons(
+        new_api: Lab) -> None:
+    """upgradeViaLifecycleService @ v1.13.9: pull, install only (LifecycleService.Upgrade),
+    client-side cordon and drain (nodedrain.go), the tracked reboot, then the deferred wait
+    for Ready and uncordon; the progress goes to stderr through the reporter."""
+    ip = addresses(new_api)
+    image = installer(new_api, "v1.13.9")
+    done = talosctl(new_api, "upgrade", "-n", ip["w1"], "--image", image)
+    assert (done.returncode, done.stdout) == (0, ""), done.stderr
+    lines = [ln for ln in done.stderr.splitlines() if not ln.startswith(f'"{ip["w1"]}": ')]
+    assert lines[:6] == [f"{ip['w1']}: pulled image {image}", f"{ip['w1']}: Exit code: 0",
+                         f"{ip['w1']}: upgrade completed", "w1: cordoning node",
+                         "w1: node cordoned", "w1: draining node"]
+    assert "w1: node drained" in lines
+    assert any(ln.startswith("w1: evicted pod apps/web-") for ln in lines)
+    assert lines[-3:] == ["w1: waiting for node to become Ready", "w1: uncordoning node",
+                          "w1: node uncordoned"]
+    tracked = tracker_lines(done.stderr, ip["w1"])
+    assert tracked[2] == "sequence: reboot action: START"  # a reboot, not an upgrade sequence
+    assert tracked[-1] == "post check passed"
+    after = idle(new_api, "w1")
+    assert after["talos_version"] == "v1.13.9" and not after["kubernetes"]["cordoned"]
+
+
+def test_v1_13_client_drain_blocked_by_a_pdb_fails_before_the_reboot(new_api: Lab) -> None:
+    """The drain helper retries a refused eviction until --drain-timeout, then the upgrade
+    fails: the new image is installed, nothing reboots, the node stays cordoned."""
+    ip = addresses(new_api)
+    before = _node(new_api, "w2")
+    done = talosctl(new_api, "upgrade", "-n", ip["w2"], "--image",
+                    installer(new_api, "v1.13.9"), "--drain-timeout", "1s")
+    assert done.returncode == 1
+    last = done.stderr.splitlines()[-1]
+    assert re.fullmatch(r'error draining node "w2": error when evicting pods/"singleton-[\w-]+" '
+                        r'-n "apps": global timeout reached: 1s', last), last
+    after = _node(new_api, "w2")
+    assert after["boot_id"] == before["boot_id"] and after["talos_version"] == "v1.13.0"
+    assert after["kubernetes"]["cordoned"] is True
 
 
 # ---- talosctl v1.14: per-node error lines, split tables, no --insecure ----------------------

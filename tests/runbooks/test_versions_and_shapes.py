@@ -55,6 +55,24 @@ def test_in_place_upgrade_with_each_talosctl(make_lab: Callable[..., Any], tmp_p
     assert "--preserve" not in how[0]  # a no-op since v1.8 (and it skips etcd checks later)
 
 
+def test_v1_13_nodes_with_a_v1_13_client_are_drained_by_talosctl(make_lab: Callable[..., Any],
+                                                                 tmp_path: Path) -> None:
+    """The v1.13 upgrade API installs only; talosctl cordons, drains, reboots, waits for
+    Ready and uncordons, so the harness lets it drain and waits for it (--drain=false would
+    reboot an undrained node)."""
+    lab = make_lab(talos="v1.13.0", target={"talos": "v1.13.9", "kubernetes": "1.32.2"},
+                   lab={"talosctl": "v1.13.9"})
+    results = tmp_path / "allure"
+    result = run_runbook(lab, tmp_path, f"--alluredir={results}")
+    assert result.exit_code == 0, f"{result.failed}\n{result.tail()}"
+    assert result.failed == [] and result.skipped == []
+    (how,) = _attachments(results, "how cp2 is upgraded")
+    assert ":v1.13.9 --drain --wait --timeout 60s -n " in how
+    assert "drained by: talosctl (client-side cordon and drain" in how
+    assert all(n["talos_version"] == "v1.13.9" and not n["kubernetes"]["cordoned"]
+               for n in lab.status()["nodes"])
+
+
 def test_v1_11_to_v1_12_with_a_v1_14_client_and_a_slow_etcd_member(
         make_lab: Callable[..., Any], tmp_path: Path) -> None:
     """cp3's etcd answers 0.8 s late: a v1.14 client flushes its rows in a block of their own
