@@ -169,7 +169,7 @@ def run_runbook(lab: LabRun, out: Path) -> dict[str, Any]:
 
 FLOOR = "version --client (no server)"
 PYTHON = "python -s -c pass (bare interpreter start)"
-OBSERVE_VERBS = ("get version", "get machinestatus", "get extensions", "etcd members",
+OBSERVE_VERBS = ("version", "get machinestatus", "get extensions", "etcd members",
                  "etcd status", "etcd alarm")
 
 
@@ -226,7 +226,7 @@ def observation_cost(lab: LabRun, rounds: int = 5) -> dict[str, Any]:
     cps = [n["address"] for n in prof["nodes"]["control_plane"]]
     every = cps + [n["address"] for n in prof["nodes"].get("workers") or []]
     base = [str(lab.talosctl), "--talosconfig", str(lab.dir / "talosconfig"), "-e", ",".join(cps)]
-    cmds = {"get version": ["-n", ",".join(every), "get", "version", "-o", "json"],
+    cmds = {"version": ["-n", ",".join(every), "version"],
             "get machinestatus": ["-n", ",".join(every), "get", "machinestatus", "-o", "json"],
             "get extensions": ["-n", ",".join(every), "get", "extensions", "-o", "json"],
             "etcd members": ["-n", ",".join(cps), "etcd", "members"],
