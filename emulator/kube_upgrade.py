@@ -83,8 +83,9 @@ async def _static_pod(world: EmulatedCluster, n: object, c: str, to: str, dry_ru
     yield f" > {addr}: starting update"
     old = world.static_versions[n.name][c]
     changed = old != to
-    if changed:
-        yield f" > update {c}: v{old} -> {to}"
+    if changed:  # v1.14 logs the running image's tag without its "v" (talos_managed.go)
+        prefix = "" if world.client.multiplexed else "v"
+        yield f" > update {c}: {prefix}{old} -> {to}"
         if dry_run:
             yield " > skipped in dry-run"
     if dry_run:
@@ -129,7 +130,47 @@ async def _kubelet(world: EmulatedCluster, n: object, to: str, dry_run: bool
     yield f" < {addr}: successfully updated"
 
 
+def _uses_ssa(world: EmulatedCluster) -> bool:
+    """v1.13+ clients sync the manifests with server-side apply when every node runs Talos
+    1.13+ (talos_managed.go @ v1.13.0: minTalosVersion.SupportsSSAManifestSync())."""
+    from emulator.talos.gotext import semver_key
+
+    return world.client.upgrade_api and all(
+        semver_key(n.talos_version) >= semver_key("v1.13.0-alpha.0")
+        for n in world.nodes.values())
+
+
+async def _manifests_ssa(world: EmulatedCluster, to: str, dry_run: bool) -> AsyncIterator[str]:
+    """syncManifestsSSA (talos_managed.go @ v1.13.0; go-kubernetes ssa/cli LogApplyResults):
+    dry run: ` < <action> <Kind/ns/name>` for every object; apply: ` < configured ...` or
+    ` > skipped ...: no changes`, then the reconciliation wait. The diffs are not emulated."""
+    yield "updating manifests (dry run)" if dry_run else "updating manifests"
+    if not world.spec.kube_proxy:  # the lab renders no other manifest
+        if not dry_run:
+            world.proxy_version = to
+            yield "waiting for kubernetes objects to be fully reconciled"
+            yield "done"
+        return
+    subject = "DaemonSet/kube-system/kube-proxy"
+    changed = world.proxy_version != to
+    if dry_run:
+        yield f" < {'configured' if changed else 'unchanged'} {subject}"
+        return
+    if changed:
+        world.proxy_version = to
+        world.k8s.proxy_version(to)
+        yield f" < configured {subject}"
+    else:
+        yield f" > skipped {subject}: no changes"
+    yield "waiting for kubernetes objects to be fully reconciled"
+    yield "done"
+
+
 async def _manifests(world: EmulatedCluster, to: str, dry_run: bool) -> AsyncIterator[str]:
+    if _uses_ssa(world):
+        async for line in _manifests_ssa(world, to, dry_run):
+            yield line
+        return
     yield "updating manifests"
     if not world.spec.kube_proxy:  # Talos renders no kube-proxy manifest when it is disabled
         if not dry_run:

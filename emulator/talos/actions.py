@@ -356,6 +356,8 @@ async def cmd_rollback(ctx: Ctx) -> int:
             raise CommandError(e.rpc()) from None
 
     _, errors = await ctx.many(rollback)
+    if errors and ctx.world.client.multiplexed:  # rollback.go @ v1.14: per node, joined
+        raise CommandError("\n".join(f"error executing rollback on node {e}" for e in errors))
     if errors:
         raise CommandError(f"error executing rollback: {f.multierror(errors)}")
     return 0

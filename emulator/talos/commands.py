@@ -454,9 +454,9 @@ async def cmd_etcd_remove_member(ctx: Ctx) -> int:
     async def remove(node: NodeState) -> None:
         await ctx.world.etcd_remove_member(node, member_id)
 
-    _, errors = await ctx.many(remove)
-    if errors:
-        raise CommandError(f.multierror(errors))
+    replies = await ctx.gather(remove)
+    ctx.raise_errors(replies)  # v1.14: `error from node <n>: <err>` lines
+    _raw_multierror(replies)
     return 0
 
 
@@ -469,10 +469,17 @@ async def cmd_etcd_leave(ctx: Ctx) -> int:
 
 
 async def cmd_etcd_forfeit(ctx: Ctx) -> int:
-    _, errors = await ctx.many(ctx.world.etcd_forfeit)
+    replies = await ctx.gather(ctx.world.etcd_forfeit)
+    ctx.raise_errors(replies)  # v1.14: `error from node <n>: <err>` lines
+    _raw_multierror(replies)
+    return 0
+
+
+def _raw_multierror(replies: list[Reply]) -> None:
+    """Up to v1.13 (FilterMessages): the nodes' errors as a multierror, returned as is."""
+    errors = [f"{r.target}: {r.error}" for r in replies if r.error is not None]
     if errors:
         raise CommandError(f.multierror(errors))
-    return 0
 
 
 async def cmd_etcd_alarm_list(ctx: Ctx) -> int:

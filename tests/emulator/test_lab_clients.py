@@ -266,3 +266,34 @@ def test_upgrade_k8s_does_not_skip_kube_proxy(no_proxy: Lab) -> None:
     assert done.returncode == 0, done.stderr
     assert 'updating kube-proxy to version "1.32.2"\n' in done.stdout
     assert "DaemonSet/kube-system/kube-proxy" not in done.stdout
+
+
+def test_v1_13_upgrade_k8s_syncs_manifests_with_server_side_apply(new_api: Lab) -> None:
+    """talos_managed.go @ v1.13.0: every node on Talos 1.13+ -> syncManifestsSSA; the dry run
+    lists ` < <action> <Kind/ns/name>` (go-kubernetes ssa), not the legacy diff."""
+    ip = addresses(new_api)
+    done = talosctl(new_api, "upgrade-k8s", "-n", ip["cp1"], "--to", "1.32.2", "--dry-run")
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    i = lines.index("updating manifests (dry run)")
+    assert lines[i + 1:] == [" < configured DaemonSet/kube-system/kube-proxy"]
+    assert " > processing manifest apps/v1.DaemonSet/kube-system/kube-proxy" not in lines
+
+
+def test_v1_14_upgrade_k8s_logs_the_old_version_without_v(v114: Lab) -> None:
+    ip = addresses(v114)
+    done = talosctl(v114, "upgrade-k8s", "-n", ip["cp1"], "--to", "1.34.2", "--dry-run")
+    assert done.returncode == 0, done.stderr
+    assert " > update kube-apiserver: 1.34.1 -> 1.34.2" in done.stdout.splitlines()
+
+
+def test_v1_14_rollback_and_forfeit_errors_name_the_node(v114: Lab) -> None:
+    """rollback.go / etcd.go @ v1.14.0-rc.1: multiplexed, one error line per node."""
+    ip = addresses(v114)
+    done = talosctl(v114, "rollback", "-n", ip["w3"])
+    assert done.returncode == 1
+    assert done.stderr.endswith(f"error executing rollback on node {ip['w3']}: "
+                                f"{DIAL.format(ip['w3'])}\n")
+    done = talosctl(v114, "etcd", "forfeit-leadership", "-n", ip["w1"])
+    assert done.returncode == 1
+    assert done.stderr.startswith(f"error from node {ip['w1']}: rpc error: code = Unimplemented")
