@@ -393,9 +393,16 @@ async def cmd_upgrade_k8s(ctx: Ctx) -> int:
 async def cmd_health(ctx: Ctx) -> int:
     from emulator.talos import health
 
+    from emulator.talos.gotext import semver_key
+
     server = bool(ctx.opts.get("server", True))
     if server:
-        ctx.target(ctx.single_node("health"))
+        node = ctx.target(ctx.single_node("health"))
+        # v1alpha1_cluster.go HealthCheck from v1.13.0-beta.0: machinehelper.CheckControlplane
+        if not node.is_control_plane and \
+                semver_key(node.talos_version) >= semver_key("v1.13.0-beta.0"):
+            raise CommandError("rpc error: code = Unimplemented desc = cluster health check is "
+                               "only available on control plane nodes")
     elif not ctx.endpoints:
         raise CommandError("failed to determine endpoints")
     return await health.run(ctx, server=server)

@@ -297,3 +297,12 @@ def test_v1_14_rollback_and_forfeit_errors_name_the_node(v114: Lab) -> None:
     done = talosctl(v114, "etcd", "forfeit-leadership", "-n", ip["w1"])
     assert done.returncode == 1
     assert done.stderr.startswith(f"error from node {ip['w1']}: rpc error: code = Unimplemented")
+
+
+def test_v1_13_nodes_refuse_the_cluster_health_check_on_a_worker(new_api: Lab) -> None:
+    """v1alpha1_cluster.go from v1.13.0-beta.0: machinehelper.CheckControlplane."""
+    ip = addresses(new_api)
+    done = talosctl(new_api, "health", "-n", ip["w3"], "--wait-timeout", "5s")
+    assert done.returncode == 1
+    assert done.stderr == ("rpc error: code = Unimplemented desc = cluster health check is only "
+                           "available on control plane nodes\n")
