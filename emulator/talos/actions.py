@@ -392,7 +392,6 @@ async def cmd_upgrade_k8s(ctx: Ctx) -> int:
 
 async def cmd_health(ctx: Ctx) -> int:
     from emulator.talos import health
-
     from emulator.talos.gotext import semver_key
 
     server = bool(ctx.opts.get("server", True))
