@@ -352,17 +352,22 @@ async def power_off(world: EmulatedCluster, node: NodeState) -> None:
     API stays up when it is the primary (a real cluster's endpoint moves to another control
     plane; the lab serves the API on one address only)."""
     node.powered_off = True
-    node.stage = "unknown"
+    node.kubelet_running = False
+    _go_down(world, node, "unknown")
+    if node.is_control_plane and world.etcd.member(node.name).running:
+        await world.etcd.stop_member(node.name)
+        await world.etcd.wait_leader()
+
+
+def _go_down(world: EmulatedCluster, node: NodeState, stage: str) -> None:
+    """The machine stops answering: apid away, the Node's status unknown, its pods unready."""
+    node.stage = stage
     node.machine_ready = False
     node.apid_up = False
-    node.kubelet_running = False
     node.k8s_status_known = False
     node.touch()
     world.k8s.node_status(node)
     world.k8s.node_pods_ready(node, False)
-    if node.is_control_plane and world.etcd.member(node.name).running:
-        await world.etcd.stop_member(node.name)
-        await world.etcd.wait_leader()
 
 
 async def _reboot(world: EmulatedCluster, node: NodeState) -> None:
@@ -370,13 +375,7 @@ async def _reboot(world: EmulatedCluster, node: NodeState) -> None:
     upgrading = node.pending_slot is not None and (node.busy == "upgrade"
                                                    or node.upgrade_installed)
     node.upgrade_installed = False
-    node.stage = "rebooting"
-    node.machine_ready = False
-    node.apid_up = False
-    node.k8s_status_known = False
-    node.touch()
-    world.k8s.node_status(node)
-    world.k8s.node_pods_ready(node, False)
+    _go_down(world, node, "rebooting")
     if node.primary:
         world.set_api_listener(False)
     if node.is_control_plane and world.etcd.member(node.name).running:

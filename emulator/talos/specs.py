@@ -27,6 +27,17 @@ from emulator.talos.flags import (
 
 CommandSpec = Command
 
+# track.go addTrackActionFlags: the action tracker's flags (upgrade, reboot)
+_TRACK_FLAGS = (
+    Flag("wait", "bool", True, help="wait for the operation to complete, tracking its "
+         "progress. always set to true when --debug is set"),
+    Flag("debug", "bool", False, help="debug operation from kernel logs. --wait is set to "
+         "true when this flag is set"),
+    Flag("timeout", "duration", 1800.0, help="time to wait for the operation is complete "
+         "if --debug or --wait is set"),
+)
+
+
 def _upgrade_flags(client: Client) -> tuple[Flag, ...]:
     """cmd/talosctl/cmd/talos/upgrade.go (+ track.go) of the client's version."""
     legacy = DEPRECATED_LEGACY if client.upgrade_api else ""
@@ -45,12 +56,7 @@ def _upgrade_flags(client: Client) -> tuple[Flag, ...]:
         Flag("reboot-mode", default="default", shorthand="m",
              help='select the reboot mode during upgrade. Mode "powercycle" bypasses kexec. '
                   f"Valid values are: {modes}."),
-        Flag("wait", "bool", True, help="wait for the operation to complete, tracking its "
-             "progress. always set to true when --debug is set"),
-        Flag("debug", "bool", False, help="debug operation from kernel logs. --wait is set to "
-             "true when this flag is set"),
-        Flag("timeout", "duration", 1800.0, help="time to wait for the operation is complete "
-             "if --debug or --wait is set"),
+        *_TRACK_FLAGS,
     ]
     if client.insecure_upgrade_flag:
         flags.append(Flag("insecure", "bool", False, deprecated=legacy,
@@ -142,12 +148,7 @@ def _tree(client: Client) -> Command:
         Command("reboot", short="Reboot a node", args=no_args, handler="reboot", flags=(
             Flag("mode", default="default", shorthand="m", help="select the reboot mode: "
                  '"default", "powercycle" (skips kexec)'),
-            Flag("wait", "bool", True, help="wait for the operation to complete, tracking its "
-                 "progress. always set to true when --debug is set"),
-            Flag("debug", "bool", False, help="debug operation from kernel logs. --wait is set "
-                 "to true when this flag is set"),
-            Flag("timeout", "duration", 1800.0, help="time to wait for the operation is complete "
-                 "if --debug or --wait is set"),
+            *_TRACK_FLAGS,
         )),
         Command("read <path>", short="Read a file on the machine", args=exact_args(1),
                 handler="read"),

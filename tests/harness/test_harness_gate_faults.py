@@ -146,6 +146,7 @@ NODES = ("cp1", "cp2", "cp3", "w1", "w2", "w3")
 @pytest.mark.parametrize(("node", "client"), [
     ("cp1", "v1.9.6"),  # the first control plane: first in every -n list, the etcd/API primary
     ("w2", "v1.14.0-rc.1"),  # v1.14: per-node error lines, get stopped by the version check
+    ("cp1", "v1.14.0-rc.1"),  # ... and `etcd status` with `error from node` after the rows
     ("cp3", "v1.13.9"),
 ])
 def test_one_node_down_costs_only_that_nodes_verdicts(make_lab: Callable[..., Lab],
