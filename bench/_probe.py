@@ -5,7 +5,7 @@ How it observes, without editing the harness: after collection it swaps the code
 few functions for a two-line trampoline that calls the original and records the call. Every
 reference to those functions (CheckSpec.func in checks.ALL_CHECKS, `from x import f`
 names) therefore goes through the probe. Instrumented:
-- every `check_*` function of the `checks` package and `fixtures.procedures.check_*`;
+- every `check_*` function of the `checks` package;
 - `fixtures.waiting.wait_until` (its judge and pause are wrapped to see polls and sleeps;
   time blocked in a `wake`, the Node watch, is not counted as a pause);
 - `drivers.observe.observe` (one full cluster observation), `drivers.process.Runner.run`
@@ -86,12 +86,11 @@ class Probe:
         import drivers.kube
         import drivers.observe
         import drivers.process
-        import fixtures.procedures
         import fixtures.waiting
 
         modules = [importlib.import_module(f"checks.{m.name}")
                    for m in pkgutil.iter_modules(checks.__path__)]
-        for mod in [*modules, fixtures.procedures]:
+        for mod in modules:
             for name, obj in list(vars(mod).items()):
                 if (name.startswith("check_") and inspect.isfunction(obj)
                         and obj.__module__ == mod.__name__):

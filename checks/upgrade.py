@@ -9,7 +9,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 
-from checks import ALL_CHECKS, etcd, extensions, nodes, versions
+from checks import ALL_CHECKS, etcd, nodes, versions, workloads
+from checks._common import kube_unreadable
 from checks.expectation import Expectation
 from model.findings import Category, Finding
 from model.snapshot import ClusterSnapshot, EtcdStatus
@@ -70,24 +71,6 @@ def check_came_back_on(
             Category.VERSION_MISMATCH,
         )
     ]
-
-
-def check_node_after_upgrade(
-    snapshot: ClusterSnapshot, expectation: Expectation, node: str
-) -> list[Finding]:
-    """Schematic, extensions, machine stage and Kubernetes readiness of one node."""
-    exp = only(expectation, node)
-    found: list[Finding] = []
-    for check in (
-        versions.check_talos_version,
-        extensions.check_schematic,
-        extensions.check_extensions,
-        nodes.check_machine_ready,
-        nodes.check_nodes_ready,
-        nodes.check_nodes_schedulable,
-    ):
-        found += check(snapshot, exp)
-    return found
 
 
 def mid_roll(expectation: Expectation, order: Sequence[str], node: str, to_version: TalosVersion,
@@ -259,3 +242,19 @@ def check_flux_idle(snapshot: ClusterSnapshot) -> list[Finding]:
         for f in snapshot.flux
         if f.ready == "Unknown" or f.reason == "Progressing"
     ]
+
+
+def check_kubernetes_at(snapshot: ClusterSnapshot, expectation: Expectation,
+                        to: KubeVersion) -> list[Finding]:
+    """After (or before) `upgrade-k8s --to X`: the API server, every kubelet and kube-proxy
+    (when there is one) run X, the control plane's static pods and kube-proxy are ready, every
+    node is Ready. An unreadable API is one finding, not one per check."""
+    exp = expectation.with_kubernetes(to)
+    unreadable = kube_unreadable("kubernetes-upgraded", Category.VERSION_MISMATCH, snapshot)
+    if unreadable:
+        return unreadable
+    return (versions.check_api_server_version(snapshot, exp)
+            + versions.check_kubelet_version(snapshot, exp)
+            + workloads.check_kube_proxy_version(snapshot, exp)
+            + workloads.check_static_pods(snapshot, exp) + workloads.check_kube_proxy(snapshot, exp)
+            + nodes.check_nodes_ready(snapshot, exp))

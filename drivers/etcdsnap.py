@@ -2,7 +2,8 @@
 
 Checks: the size is plausible and carries etcd's sha256 trailer (size % 512 == 32), the
 `snapshot info: hash H, revision R, ...` line talosctl printed, and `etcdctl snapshot status`
-of the file agreeing with that line. Returns a record with the file's sha256.
+of the file agreeing with that line. Returns the backup's record
+(model.run_record.EtcdBackup) with the file's sha256.
 """
 
 from __future__ import annotations
@@ -11,33 +12,19 @@ import hashlib
 import json
 import re
 import shutil
-from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from drivers.errors import DriverError, ToolNotFound
 from drivers.process import Runner
+from model.run_record import EtcdBackup
 
 _SAVED = re.compile(r'^etcd snapshot saved to "(?P<path>.+)" \((?P<size>\d+) bytes\)$', re.M)
 _INFO = re.compile(r"^snapshot info: hash (?P<hash>[0-9a-f]{8}), revision (?P<rev>\d+), "
                    r"total keys (?P<keys>\d+), total size (?P<tsize>\d+)$", re.M)
 
 
-@dataclass(frozen=True)
-class SnapshotRecord:
-    path: str
-    size_bytes: int
-    sha256: str
-    hash: str
-    revision: int
-    total_keys: int
-    taken_from: str
-
-    def to_json(self) -> str:
-        return json.dumps(asdict(self), indent=2)
-
-
 def verify_snapshot(path: Path, talosctl_stdout: str, node: str, runner: Runner,
-                    etcdctl: str = "etcdctl") -> SnapshotRecord:
+                    etcdctl: str = "etcdctl") -> EtcdBackup:
     """Return the verified record; raise DriverError saying which verification failed."""
     saved = _SAVED.search(talosctl_stdout)
     info = _INFO.search(talosctl_stdout)
@@ -69,5 +56,5 @@ def verify_snapshot(path: Path, talosctl_stdout: str, node: str, runner: Runner,
                           f"{status['revision']}, talosctl said hash {info['hash']} revision "
                           f"{info['rev']}")
     digest = hashlib.sha256(path.read_bytes()).hexdigest()
-    return SnapshotRecord(str(path), size, digest, info["hash"], int(info["rev"]),
+    return EtcdBackup(str(path), size, digest, info["hash"], int(info["rev"]),
                           int(info["keys"]), node)

@@ -138,12 +138,6 @@ class Kube:
     def version(self) -> str:
         return str(self._do("get /version", "GET", "/version").get("gitVersion"))
 
-    def custom_objects(self, group: str, version: str, namespace: str, plural: str
-                       ) -> list[dict[str, Any]]:
-        """Objects of a custom resource in one namespace."""
-        return self._items(f"list {plural}.{group} in {namespace}",
-                           f"/apis/{group}/{version}/namespaces/{namespace}/{plural}")
-
     def wait_node(self, name: str, done: Callable[[dict[str, Any]], bool], timeout: float
                   ) -> bool:
         """Watch one Node until done(node) holds: True as soon as it does, False when the

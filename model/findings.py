@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import Enum
 
@@ -21,6 +20,11 @@ class Category(Enum):
 
     def __str__(self) -> str:
         return self.value
+
+    @property
+    def label(self) -> str:
+        """The name a report shows for this category."""
+        return "Flux" if self is Category.FLUX else self.value.replace("_", " ")
 
 
 def _one_line(text: str) -> str:
@@ -57,12 +61,3 @@ class Finding:
             "hint": self.hint,
             "category": self.category.value,
         }
-
-
-def summarize(findings: Iterable[Finding], limit: int = 5) -> str:
-    """One line per finding (at most `limit`, then '... and N more'); '' when there are none."""
-    items = list(findings)
-    lines = [str(f) for f in items[:limit]]
-    if len(items) > limit:
-        lines.append(f"... and {len(items) - limit} more")
-    return "\n".join(lines)

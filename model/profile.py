@@ -437,12 +437,6 @@ class Profile(_Frozen):
         """The primary control plane (upgraded last)."""
         return next(n for n in self.nodes.control_plane if n.primary)
 
-    @property
-    def control_planes_in_upgrade_order(self) -> tuple[Node, ...]:
-        """Secondary control planes in profile order, then the primary."""
-        secondaries = tuple(n for n in self.nodes.control_plane if not n.primary)
-        return secondaries + (self.primary,)
-
     def node(self, name: str) -> Node:
         """Return the node called `name`; raise KeyError naming the known nodes."""
         for node in self.all_nodes:

@@ -8,6 +8,7 @@ import pytest
 
 from fixtures import upgrade
 from fixtures.cluster import client_version
+from fixtures.run_log import RunLog
 from model.plan import UpgradePlan
 from model.profile import Profile
 
@@ -38,5 +39,5 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
 
 
 @pytest.fixture(scope="session")
-def record(profile: Profile, plan: UpgradePlan) -> upgrade.RunRecord:
-    return upgrade.RunRecord.open(profile, plan)
+def record(profile: Profile, plan: UpgradePlan) -> RunLog:
+    return RunLog.open(profile, plan)

@@ -7,9 +7,11 @@ import allure
 import pytest
 
 from fixtures.procedures import Session, already_done, not_applicable, take_etcd_snapshot
+from fixtures.verdicts import assert_no_findings
 from fixtures.waiting import wait_until
 from model.findings import Category, Finding
 from model.plan import UpgradePlan
+from model.run_record import VeleroBackup
 
 TERMINAL = ("Completed", "PartiallyFailed", "Failed", "FailedValidation")
 
@@ -17,13 +19,17 @@ TERMINAL = ("Completed", "PartiallyFailed", "Failed", "FailedValidation")
 @pytest.mark.mutating
 def test_etcd_snapshot(session: Session, plan: UpgradePlan) -> None:
     """etcd snapshot via talosctl, saved outside the cluster, verified, recorded (sha256)"""
-    take_etcd_snapshot(session, plan.nodes.primary, "pre-upgrade")
+    done = session.record.current.etcd
+    backup = take_etcd_snapshot(session, plan.nodes.primary, "pre-upgrade", done)
+    if backup != done:
+        session.record.apply(lambda r: r.with_etcd(backup))
 
 
 def _velero_name(session: Session) -> str:
     """pre-upgrade-<target>-<run start>: unique per run, at most 63 characters."""
-    stamp = str(session.record.data["run_id"]).rsplit("-", 1)[-1].lower()
-    target = str(session.record.data["to"]["talos"]).replace(".", "-")
+    rec = session.record.current
+    stamp = rec.run_id.rsplit("-", 1)[-1].lower()
+    target = str(rec.target.talos if rec.target else "").replace(".", "-")
     return f"pre-upgrade-{target}-{stamp}"[:63].rstrip("-")
 
 
@@ -66,12 +72,12 @@ def test_velero_backup(session: Session) -> None:
     status = (rec.value or {}).get("status") or {}
     allure.attach(str(status), "Velero backup status", allure.attachment_type.TEXT)
     phase, errors = status.get("phase"), int(status.get("errors") or 0)
-    assert phase == "Completed" and errors == 0, (
-        f"[velero-backup] Backup {velero.namespace}/{name}: expected Completed with 0 errors, "
-        f"observed {phase} with {errors} error(s)"
-        + (f" ({status.get('failureReason')})" if status.get("failureReason") else "")
-        + f" — hint: 'velero backup describe {name} --details -n {velero.namespace}'; "
-        "no node was touched")
-    session.record.data["backups"]["velero"] = {"namespace": velero.namespace, "name": name,
-                                                "status": status}
-    session.record.save()
+    if phase != "Completed" or errors:
+        reason = f" ({status['failureReason']})" if status.get("failureReason") else ""
+        assert_no_findings([Finding(
+            "velero-backup", f"Backup {velero.namespace}/{name}", "Completed with 0 errors",
+            f"{phase} with {errors} error(s){reason}",
+            f"'velero backup describe {name} --details -n {velero.namespace}'; no node was "
+            "touched", Category.BACKUPS)], "the Velero backup before the upgrade")
+    done = VeleroBackup(velero.namespace, name, status)
+    session.record.apply(lambda r: r.with_velero(done))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 
 import allure
 
@@ -11,6 +10,7 @@ from checks import ALL_CHECKS, run_checks
 from fixtures.procedures import Session
 from fixtures.verdicts import assert_no_findings
 from model.plan import UpgradePlan
+from model.run_record import now
 
 
 def test_verify_everything(session: Session, plan: UpgradePlan) -> None:
@@ -20,10 +20,9 @@ def test_verify_everything(session: Session, plan: UpgradePlan) -> None:
                   allure.attachment_type.JSON)
     exp = session.expectation.with_talos(plan.target_talos).with_kubernetes(plan.target_kubernetes)
     results = run_checks(snap, exp, [c for c in ALL_CHECKS if not c.advisory])
-    session.record.data["verified"] = {name: len(f) == 0 for name, f in results.items()}
-    session.record.save()
+    verified = {name: len(f) == 0 for name, f in results.items()}
+    session.record.apply(lambda r: r.with_verified(verified))
     assert_no_findings([f for fs in results.values() for f in fs],
                        f"cluster after the upgrade to Talos {plan.target_talos}, Kubernetes "
                        f"{plan.target_kubernetes}")
-    session.record.data["finished"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-    session.record.save()
+    session.record.apply(lambda r: r.finished_at(now()))

@@ -7,6 +7,7 @@ import pytest
 
 from fixtures import rollback, upgrade
 from fixtures.cluster import client_version
+from fixtures.run_log import RunLog
 
 
 @pytest.hookimpl(trylast=True)
@@ -27,7 +28,7 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: p
     if upgrade.PLAN in config.stash and config.getoption("--plan"):
         terminalreporter.section("rollback plan (nothing was changed)")
         terminalreporter.write_line(rollback.describe(upgrade.get_plan(config),
-                                                      config.stash[rollback.RECORD],
+                                                      config.stash[rollback.RECORD].current,
                                                       client_version(config)))
     upgrade.lock_summary(terminalreporter, config)
 
@@ -37,6 +38,6 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
 
 
 @pytest.fixture(scope="session")
-def record(pytestconfig: pytest.Config) -> upgrade.RunRecord:
+def record(pytestconfig: pytest.Config) -> RunLog:
     """The run record of the upgrade being undone (rollback steps are appended to it)."""
     return pytestconfig.stash[rollback.RECORD]

@@ -11,17 +11,18 @@ from checks import ALL_CHECKS, run_checks
 from drivers.factory import Factory
 from fixtures import rollback
 from fixtures.procedures import Session, expectation_now, kube_path, talos_path
-from fixtures.upgrade import RunRecord, take_lock
+from fixtures.run_log import RunLog
+from fixtures.upgrade import take_lock
 from fixtures.verdicts import assert_no_findings
 from model.catalog import Catalog
 from model.plan import TalosHop, UpgradePlan
 from model.versions import TalosVersion
 
 
-def test_rollback_plan(plan: UpgradePlan, record: RunRecord,
+def test_rollback_plan(plan: UpgradePlan, record: RunLog,
                        talosctl_client: TalosVersion | None) -> None:
     """The rollback plan: steps, node order, rollback or reinstall per node"""
-    allure.attach(rollback.describe(plan, record, talosctl_client), "rollback plan",
+    allure.attach(rollback.describe(plan, record.current, talosctl_client), "rollback plan",
                   allure.attachment_type.TEXT)
     allure.attach(json.dumps(plan.to_dict(), indent=2), "plan.json", allure.attachment_type.JSON)
     assert plan.nodes.in_order[-1] == plan.nodes.primary, "the primary must go last"
@@ -64,14 +65,14 @@ def test_cluster_is_where_the_record_says(session: Session, plan: UpgradePlan) -
                           + "\n  ".join(problems))
 
 
-def test_way_back_exists(plan: UpgradePlan, record: RunRecord, factory: Factory,
+def test_way_back_exists(plan: UpgradePlan, record: RunLog, factory: Factory,
                          catalog: Catalog) -> None:
     """Each node has a way back: its other A/B slot, or an installer the factory has and the
     running Talos accepts"""
     problems = []
     for hop in plan.talos_hops:
         reinstall = [n.name for n in hop.nodes
-                     if rollback.predicted_action(record, plan, hop, n.name) == "reinstall"]
+                     if rollback.predicted_action(record.current, plan, hop, n.name) == "reinstall"]
         ab = sorted({n.name for n in hop.nodes} - set(reinstall))
         allure.attach(f"{hop.title}: talosctl rollback on {', '.join(ab) or '-'}; reinstall on "
                       f"{', '.join(reinstall) or '-'}", "way back", allure.attachment_type.TEXT)

@@ -69,3 +69,24 @@ def test_gate_runs_every_check_of_the_health_gate() -> None:
     assert found == [f for fs in every.values() for f in fs]
     assert {"machine-running-ready", "k8s-nodes-schedulable", "talos-version"} <= {
         f.check for f in found}
+
+
+def test_kubernetes_at_the_target_is_one_judgement_of_findings() -> None:
+    from dataclasses import replace
+
+    from model.versions import KubeVersion
+
+    base = healthy_snapshot()
+    snap = replace(base, daemonsets=tuple(
+        replace(ds, images=(f"registry.k8s.io/kube-proxy:v{KUBE}",)) for ds in base.daemonsets))
+    assert proofs.check_kubernetes_at(snap, expectation(), KUBE) == []
+    newer = KubeVersion.parse("1.32.3")
+    found = proofs.check_kubernetes_at(snap, expectation(), newer)
+    assert {f.check for f in found} == {"api-server-version", "kubelet-version",
+                                        "kube-proxy-version"}, found
+    down = proofs.check_kubernetes_at(replace(snap, kube_error="connection refused"),
+                                      expectation(), KUBE)
+    assert [str(f) for f in down] == [
+        "[kubernetes-upgraded] Kubernetes API: expected readable, observed unreadable: "
+        "connection refused — hint: check the kubeconfig and that the API server answers: "
+        "'kubectl get --raw /version'"]

@@ -86,17 +86,28 @@ def test_environment_names_cluster_versions_talosctl_and_revision(evidence: Evid
                         env["harness.revision"]), env
 
 
+def matching_categories(categories: list[dict[str, Any]], result: dict[str, Any]) -> list[str]:
+    """The names of the Allure 3 rules (status and label matchers) a result matches."""
+    def matches(m: dict[str, Any]) -> bool:
+        return result["status"] in m["statuses"] and all(
+            any(lb["name"] == name and re.search(rx, lb["value"]) for lb in result["labels"])
+            for name, rx in m.get("labels", {}).items())
+
+    return [c["name"] for c in categories
+            if any(matches(m) for m in (c["matchers"] if isinstance(c["matchers"], list)
+                                        else [c["matchers"]]))]
+
+
 def test_categories_group_failures_by_cause(evidence: Evidence) -> None:
     categories = json.loads((evidence.results / "categories.json").read_text())
     assert [c["name"] for c in categories] == [
         "etcd", "node readiness", "version mismatch", "extensions", "workloads", "Flux",
         "backups", "harness error"]
-    message = next(r for r in evidence.results_json()
-                   if r["status"] == "failed")["statusDetails"]["message"]
-    matching = [c["name"] for c in categories
-                if "messageRegex" in c and re.fullmatch(c["messageRegex"], message)]
-    assert matching == ["node readiness"]
-    assert categories[-1] == {"name": "harness error", "matchedStatuses": ["broken"]}
+    by_status = {r["status"]: r for r in evidence.results_json()}
+    assert matching_categories(categories, by_status["failed"]) == ["node readiness"]
+    assert matching_categories(categories, by_status["passed"]) == []
+    assert matching_categories(categories, {"status": "broken", "labels": []}) == [
+        "harness error"]
 
 
 def test_the_snapshot_and_every_driver_call_are_in_the_report(evidence: Evidence) -> None:

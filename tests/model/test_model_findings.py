@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from model.findings import Category, Finding, summarize
+from model.findings import Category, Finding
 from model.roles import Role
 from model.secrets import SecretRef
 
@@ -58,14 +58,6 @@ def test_findings_are_frozen() -> None:
         stale_member().observed = "started"  # type: ignore[misc]
 
 
-def test_summarize_limits_the_lines() -> None:
-    findings = [stale_member()] * 7
-    text = summarize(findings, limit=2)
-    assert text.splitlines()[2] == "... and 5 more"
-    assert len(text.splitlines()) == 3
-    assert summarize([]) == ""
-
-
 def test_categories() -> None:
     assert [c.value for c in Category] == [
         "etcd",
@@ -77,6 +69,9 @@ def test_categories() -> None:
         "harness_error",
         "backups",
     ]
+    assert [c.label for c in Category] == [
+        "etcd", "node readiness", "version mismatch", "extensions", "workloads", "Flux",
+        "harness error", "backups"]
 
 
 def test_roles_use_talos_spelling() -> None:

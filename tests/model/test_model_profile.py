@@ -11,6 +11,7 @@ import pytest
 import yaml
 from pydantic import ValidationError
 
+from model.plan import node_order_from_profile
 from model.profile import (
     Profile,
     ProfileError,
@@ -351,7 +352,8 @@ def test_a_valid_profile(write: Callable[[str], Path], tmp_path: Path) -> None:
     assert {n.role for n in profile.nodes.control_plane} == {Role.CONTROL_PLANE}
     assert {n.role for n in profile.nodes.workers} == {Role.WORKER}
     assert profile.primary.name == "cp1"  # the first control plane when none is marked
-    assert [n.name for n in profile.control_planes_in_upgrade_order] == ["cp2", "cp3", "cp1"]
+    assert [n.name for n in node_order_from_profile(profile).control_planes] == [
+        "cp2", "cp3", "cp1"]
     assert profile.proxmox is not None
     assert profile.proxmox.token == SecretRef("pass", "infra/pve-token")
     assert repr(profile.proxmox.token) == "SecretRef(pass:infra/pve-token)"
@@ -364,7 +366,8 @@ def test_a_valid_profile(write: Callable[[str], Path], tmp_path: Path) -> None:
 def test_marked_primary_is_upgraded_last(write: Callable[[str], Path]) -> None:
     profile = load_profile(write(profile_with(_set("nodes.control_plane.1.primary", True))))
     assert profile.primary.name == "cp2"
-    assert [n.name for n in profile.control_planes_in_upgrade_order] == ["cp1", "cp3", "cp2"]
+    assert [n.name for n in node_order_from_profile(profile).control_planes] == [
+        "cp1", "cp3", "cp2"]
     assert [n.primary for n in profile.nodes.control_plane] == [False, True, False]
 
 

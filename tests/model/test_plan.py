@@ -18,7 +18,6 @@ from model.plan import (
     installer_image,
     node_order_from_profile,
     plan,
-    plan_for_profile,
 )
 from model.versions import KubeVersion, TalosVersion
 
@@ -358,34 +357,8 @@ class FakeNodes:
 
 
 @dataclass(frozen=True)
-class FakeFactory:
-    url: str = FACTORY
-    schematic: str = SCHEMATIC
-
-
-@dataclass(frozen=True)
-class FakeTalos:
-    version: str
-    kubernetes: str
-    factory: FakeFactory = FakeFactory()
-
-
-@dataclass(frozen=True)
-class FakeTarget:
-    talos: str | None
-    kubernetes: str | None
-
-
-@dataclass(frozen=True)
-class FakeUpgrade:
-    target: FakeTarget
-
-
-@dataclass(frozen=True)
 class FakeProfile:
     nodes: FakeNodes
-    talos: FakeTalos = FakeTalos("v1.9.2", "1.32.0")
-    upgrade: FakeUpgrade = FakeUpgrade(FakeTarget("v1.9.4", "1.32.2"))
 
 
 def test_node_order_from_profile_puts_workers_first_and_the_primary_last() -> None:
@@ -420,18 +393,3 @@ def test_node_order_refuses_two_primaries_and_bad_orders() -> None:
     with pytest.raises(PlanError) as exc:
         NodeOrder((NodeRef("x", "10.0.1.1"),), (NodeRef("x", "10.0.0.1"),))
     assert str(exc.value) == "node order names x more than once"
-
-
-def test_plan_for_profile(catalog: Catalog) -> None:
-    profile = FakeProfile(FakeNodes([FakeNode("cp1", "10.0.0.1", True)], [FakeNode("w1", "10.1")]))
-    p = plan_for_profile(profile, catalog)
-    assert titles(p) == ["Talos v1.9.2 -> v1.9.4", "Kubernetes 1.32.0 -> 1.32.2"]
-    assert p.talos_hops[0].commands == (
-        f"talosctl upgrade --image {image('v1.9.4')} --wait=false -n 10.1",
-        f"talosctl upgrade --image {image('v1.9.4')} --wait=false -n 10.0.0.1",
-    )
-    talos_only = FakeProfile(profile.nodes, upgrade=FakeUpgrade(FakeTarget("v1.10.9", None)))
-    assert titles(plan_for_profile(talos_only, catalog)) == [
-        "Talos v1.9.2 -> v1.9.6",
-        "Talos v1.9.6 -> v1.10.9",
-    ]

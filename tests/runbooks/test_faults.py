@@ -48,14 +48,25 @@ def assert_untouched(before: dict[str, Any], after: dict[str, Any], *names: str)
         assert after[name]["talos_version"] == "v1.9.2", (name, after[name])
 
 
+def report_categories(alluredir: Path, test_name: str) -> list[str]:
+    """The `category` labels of one step's Allure result (what the report files it under)."""
+    for path in alluredir.glob("*-result.json"):
+        data = json.loads(path.read_text())
+        if test_name in (data.get("name"), data.get("fullName", "").rsplit("#", 1)[-1]):
+            return [lb["value"] for lb in data["labels"] if lb["name"] == "category"]
+    raise AssertionError(f"no Allure result for {test_name}")
+
+
 # ---- faults that stop the run mid-way -------------------------------------------------------
 def test_boot_failure_on_a_worker_stops_at_its_version_proof(make_lab: Callable[..., Any],
                                                                tmp_path: Path) -> None:
     lab = make_lab(faults=[{"kind": "boot_failure", "node": "w2"}])
     before = lab_counts(lab)
-    result = run_runbook(lab, tmp_path)
+    result = run_runbook(lab, tmp_path, f"--alluredir={tmp_path / 'allure'}")
     assert_stopped_at(result, "test_worker_version[v1.9.4-w2]",
                       "w2 came back on v1.9.2, expected v1.9.4", "previous A/B image")
+    assert report_categories(tmp_path / "allure", "test_worker_version[v1.9.4-w2]") == [
+        "version_mismatch"]
     # the upgrade itself "succeeded": the node rebooted; only the version proof caught it
     assert result.step("test_upgrade_worker[v1.9.4-w2]").outcome == "passed"
     assert result.step("test_cluster_gate_after_worker[v1.9.4-w1]").outcome == "passed"
@@ -71,9 +82,11 @@ def test_extension_missing_stops_at_the_extension_proof(make_lab: Callable[..., 
     lab = make_lab(faults=[{"kind": "extension_missing", "node": "w1",
                             "extension": "siderolabs/iscsi-tools"}])
     before = lab_counts(lab)
-    result = run_runbook(lab, tmp_path)
+    result = run_runbook(lab, tmp_path, f"--alluredir={tmp_path / 'allure'}")
     assert_stopped_at(result, "test_worker_extensions[v1.9.4-w1]",
                       "w1 schematic and extensions", "missing siderolabs/iscsi-tools")
+    assert report_categories(tmp_path / "allure", "test_worker_extensions[v1.9.4-w1]") == [
+        "extensions"]
     assert result.step("test_worker_version[v1.9.4-w1]").outcome == "passed"
     assert_untouched(before, lab_counts(lab), "w2", "w3", "cp1", "cp2", "cp3")
 
@@ -83,10 +96,12 @@ def test_never_ready_stops_at_the_readiness_wait(make_lab: Callable[..., Any],
     lab = make_lab(faults=[{"kind": "never_ready", "node": "w1"}],
                    timeouts={"node_ready": "5s"})
     before = lab_counts(lab)
-    result = run_runbook(lab, tmp_path)
+    result = run_runbook(lab, tmp_path, f"--alluredir={tmp_path / 'allure'}")
     assert_stopped_at(result, "test_worker_ready[v1.9.4-w1]",
                       "w1 running, ready, Kubernetes Node Ready and schedulable: after 5 s still:",
                       "[k8s-nodes-ready] node w1: expected Ready=True, observed Ready=False")
+    assert report_categories(tmp_path / "allure", "test_worker_ready[v1.9.4-w1]") == [
+        "node_readiness"]
     assert_untouched(before, lab_counts(lab), "w2", "w3", "cp1", "cp2", "cp3")
 
 
@@ -136,7 +151,8 @@ def test_velero_backup_failure_stops_in_backups(make_lab: Callable[..., Any],
                                                 tmp_path: Path) -> None:
     lab = make_lab(faults=[{"kind": "velero_backup_fails"}])
     before = lab_counts(lab)
-    result = run_runbook(lab, tmp_path)
+    result = run_runbook(lab, tmp_path, f"--alluredir={tmp_path / 'allure'}")
+    assert report_categories(tmp_path / "allure", "test_velero_backup") == ["backups"]
     assert_stopped_at(result, "test_velero_backup",
                       "[velero-backup] Backup velero/pre-upgrade-v1-9-4-",
                       "expected Completed with 0 errors, observed Failed", "no node was touched")

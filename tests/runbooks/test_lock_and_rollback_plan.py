@@ -13,9 +13,9 @@ import pytest
 
 from drivers.lock import ClusterLock, Holder, LockHeld
 from fixtures.rollback import plan_explicit, plan_from_record, predicted_action
-from fixtures.upgrade import RunRecord
 from model.catalog import Catalog
 from model.plan import NodeOrder, NodeRef, PlanError
+from model.run_record import RunRecord
 from model.versions import KubeVersion, TalosVersion
 
 NOW = 1_800_000_000.0
@@ -119,11 +119,12 @@ SCHEMATIC = "s" * 64
 
 
 def _record(tmp_path: Path, hops: list[dict[str, Any]], nodes: dict[str, Any]) -> RunRecord:
-    data = {"run_id": "lab-x", "cluster": "lab", "plan": {"hops": hops}, "nodes": nodes,
+    data = {"run_id": "lab-x", "cluster": "lab", "started": "2026-12-07T10:00:00Z",
+            "plan": {"hops": hops}, "nodes": nodes,
             "from": {"talos": "v1.9.2", "kubernetes": "1.32.0"},
             "to": {"talos": "v1.9.4", "kubernetes": "1.32.2"}, "kubernetes_hops": [],
             "backups": {}, "sessions": []}
-    return RunRecord(tmp_path / "r.json", data)
+    return RunRecord.from_dict(data, str(tmp_path / "r.json"))
 
 
 SINGLE = [{"kind": "talos", "from": "v1.9.2", "to": "v1.9.4", "kubernetes": "1.32.0"},
@@ -131,8 +132,9 @@ SINGLE = [{"kind": "talos", "from": "v1.9.2", "to": "v1.9.4", "kubernetes": "1.3
 
 
 def test_rollback_from_a_record_undoes_its_hops_in_reverse(tmp_path: Path) -> None:
-    up = {"from": "v1.9.2", "to": "v1.9.4", "came_back_on": "v1.9.4", "action": "upgrade"}
-    failed = {"from": "v1.9.2", "to": "v1.9.4", "came_back_on": "v1.9.2", "action": "upgrade"}
+    up = {"from": "v1.9.2", "to": "v1.9.4", "came_back_on": "v1.9.4", "action": "upgrade",
+          "at": "2026-12-07T10:01:00Z"}
+    failed = {**up, "came_back_on": "v1.9.2"}
     rec = _record(tmp_path, SINGLE, {"w1": [up], "cp2": [up], "cp1": [failed]})
     p = plan_from_record(rec, ORDER, "http://factory:8080", SCHEMATIC, Catalog.load())
     assert [h.title for h in p.hops] == ["Kubernetes 1.32.2 -> 1.32.0", "Talos v1.9.4 -> v1.9.2"]

@@ -4,6 +4,7 @@ these sessions may change it, and each test checks that."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -31,7 +32,9 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
 
 
 def _velero_backups(kube: Kube) -> list[str]:
-    items = kube.custom_objects("velero.io", "v1", "velero", "backups")
+    items = kube.api.call_api("/apis/velero.io/v1/namespaces/velero/backups", "GET",
+                              response_type="object", auth_settings=["BearerToken"],
+                              _return_http_data_only=True)["items"]
     return sorted(b["metadata"]["name"] for b in items)
 
 
@@ -122,4 +125,33 @@ def test_rollback_without_a_record_is_refused(lab: Lab, tmp_path: Path,
     err = result.stderr + result.stdout
     assert "cannot plan the rollback: no run record of cluster 'lab'" in err, err
     assert "--rollback-from PATH, or --talos-version/--k8s-version" in err, err
+    _unchanged(lab, *before)
+
+
+def test_the_record_of_an_explicit_rollback_is_not_undone_by_a_later_rollback(
+        lab: Lab, tmp_path: Path, before: tuple[dict[str, Any], list[str]]) -> None:
+    """A rollback with explicit versions and no upgrade record writes a stand-in record; a later
+    plain rollback used to pick it and die with KeyError: 'talos'."""
+    from tests.model.test_run_record import LEGACY_STAND_IN
+
+    runs = lab.dir / "backups" / "runs"
+    runs.mkdir(parents=True, exist_ok=True)
+    stand_in = runs / f"{LEGACY_STAND_IN['run_id']}.json"
+    stand_in.write_text(json.dumps(LEGACY_STAND_IN))
+    try:
+        result = run_runbook(lab, tmp_path, runbook="rollback")
+        assert result.exit_code == 4, result.tail()
+        assert result.steps == {}
+        err = result.stderr + result.stdout
+        assert "cannot plan the rollback: no run record of cluster 'lab'" in err, err
+        assert "KeyError" not in err and "Traceback" not in err, err
+
+        explicit = run_runbook(lab, tmp_path, "--plan", f"--rollback-from={stand_in}",
+                               runbook="rollback", name="from-stand-in")
+        assert explicit.exit_code == 4, explicit.tail()
+        assert (f"cannot plan the rollback: --rollback-from {stand_in}: the record of a "
+                "rollback (lab-rollback-20261207T120000Z), not of an upgrade: nothing to "
+                "undo") in explicit.stderr + explicit.stdout
+    finally:
+        stand_in.unlink()
     _unchanged(lab, *before)
