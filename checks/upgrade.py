@@ -24,6 +24,7 @@ MEMBER_BACK = "etcd-member-back"
 PDB_BLOCKS = "pdb-blocks-drain"
 FLUX_BUSY = "flux-reconciling"
 
+
 def only(expectation: Expectation, name: str) -> Expectation:
     """The expectation restricted to one node (for per-node proofs)."""
     return replace(expectation, nodes=tuple(n for n in expectation.nodes if n.name == name))
@@ -73,15 +74,21 @@ def check_came_back_on(
     ]
 
 
-def mid_roll(expectation: Expectation, order: Sequence[str], node: str, to_version: TalosVersion,
-             later: Mapping[str, TalosVersion], kubernetes: KubeVersion) -> Expectation:
+def mid_roll(
+    expectation: Expectation,
+    order: Sequence[str],
+    node: str,
+    to_version: TalosVersion,
+    later: Mapping[str, TalosVersion],
+    kubernetes: KubeVersion,
+) -> Expectation:
     """What the cluster should run once `node` (in `order`) has moved to `to_version`: it and
     the nodes before it that version, each node after it what `later` says it ran before the
     roll reached it (nothing was touched out of order), Kubernetes `kubernetes`."""
     names = list(order)
-    done = names[:names.index(node) + 1]
+    done = names[: names.index(node) + 1]
     exp = expectation.with_kubernetes(kubernetes).with_talos(to_version, done)
-    for name in names[len(done):]:
+    for name in names[len(done) :]:
         exp = exp.with_talos(later[name], [name])
     return exp
 
@@ -244,8 +251,9 @@ def check_flux_idle(snapshot: ClusterSnapshot) -> list[Finding]:
     ]
 
 
-def check_kubernetes_at(snapshot: ClusterSnapshot, expectation: Expectation,
-                        to: KubeVersion) -> list[Finding]:
+def check_kubernetes_at(
+    snapshot: ClusterSnapshot, expectation: Expectation, to: KubeVersion
+) -> list[Finding]:
     """After (or before) `upgrade-k8s --to X`: the API server, every kubelet and kube-proxy
     (when there is one) run X, the control plane's static pods and kube-proxy are ready, every
     node is Ready. An unreadable API is one finding, not one per check."""
@@ -253,8 +261,11 @@ def check_kubernetes_at(snapshot: ClusterSnapshot, expectation: Expectation,
     unreadable = kube_unreadable("kubernetes-upgraded", Category.VERSION_MISMATCH, snapshot)
     if unreadable:
         return unreadable
-    return (versions.check_api_server_version(snapshot, exp)
-            + versions.check_kubelet_version(snapshot, exp)
-            + workloads.check_kube_proxy_version(snapshot, exp)
-            + workloads.check_static_pods(snapshot, exp) + workloads.check_kube_proxy(snapshot, exp)
-            + nodes.check_nodes_ready(snapshot, exp))
+    return (
+        versions.check_api_server_version(snapshot, exp)
+        + versions.check_kubelet_version(snapshot, exp)
+        + workloads.check_kube_proxy_version(snapshot, exp)
+        + workloads.check_static_pods(snapshot, exp)
+        + workloads.check_kube_proxy(snapshot, exp)
+        + nodes.check_nodes_ready(snapshot, exp)
+    )

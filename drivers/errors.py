@@ -14,8 +14,9 @@ class ToolNotFound(DriverError):
 class CommandFailed(DriverError):
     """A command exited non-zero; carries the redacted command line, exit code and stderr."""
 
-    def __init__(self, command: str, exit_code: int, stderr: str, stdout: str = "",
-                 reason: str | None = None) -> None:
+    def __init__(
+        self, command: str, exit_code: int, stderr: str, stdout: str = "", reason: str | None = None
+    ) -> None:
         self.command = command
         self.exit_code = exit_code
         self.stderr = stderr
@@ -60,8 +61,13 @@ class SecretError(DriverError):
 # command that fails or hangs because its target is away, an API that refuses. A wait polls on
 # through these. Anything else (unparseable output, a missing tool, a refused mutation, a bug)
 # is the harness's own failure and must stop the wait at once.
-TRANSIENT: tuple[type[Exception], ...] = (CommandFailed, CommandTimeout, KubeError,
-                                          ConnectionError, TimeoutError)
+TRANSIENT: tuple[type[Exception], ...] = (
+    CommandFailed,
+    CommandTimeout,
+    KubeError,
+    ConnectionError,
+    TimeoutError,
+)
 
 
 class WaitAborted(DriverError):
@@ -70,6 +76,8 @@ class WaitAborted(DriverError):
     def __init__(self, what: str, error: BaseException) -> None:
         self.what = what
         self.error = error
-        super().__init__(f"harness error while waiting until {what}: {type(error).__name__}: "
-                         f"{error} (not a cluster failure: the wait stopped at once instead "
-                         "of retrying until its timeout)")
+        super().__init__(
+            f"harness error while waiting until {what}: {type(error).__name__}: "
+            f"{error} (not a cluster failure: the wait stopped at once instead "
+            "of retrying until its timeout)"
+        )

@@ -24,8 +24,10 @@ from kubernetes.client.exceptions import ApiException
 
 from drivers.errors import KubeError
 
-FLUX = (("kustomize.toolkit.fluxcd.io", "v1", "kustomizations", "Kustomization"),
-        ("helm.toolkit.fluxcd.io", "v2", "helmreleases", "HelmRelease"))
+FLUX = (
+    ("kustomize.toolkit.fluxcd.io", "v1", "kustomizations", "Kustomization"),
+    ("helm.toolkit.fluxcd.io", "v2", "helmreleases", "HelmRelease"),
+)
 VELERO = ("velero.io", "v1", "backups")
 
 
@@ -38,7 +40,8 @@ class Kube:
         cfg = client.Configuration()
         try:
             config.load_kube_config(  # type: ignore[no-untyped-call]
-                config_file=str(kubeconfig), client_configuration=cfg)
+                config_file=str(kubeconfig), client_configuration=cfg
+            )
         except Exception as e:
             raise KubeError(f"kubeconfig {kubeconfig}: {e}") from None
         cfg.retries = 0  # waiting is the caller's job (wait_until), not urllib3's
@@ -56,20 +59,32 @@ class Kube:
             try:
                 yield
             except (urllib3.exceptions.HTTPError, OSError) as e:
-                raise KubeError(f"kubernetes {what}: API server {self.server} unreachable: "
-                                f"{type(e).__name__}") from None
+                raise KubeError(
+                    f"kubernetes {what}: API server {self.server} unreachable: {type(e).__name__}"
+                ) from None
             except ApiException as e:  # the client's REST layer reports TLS failures so
                 raise KubeError(f"kubernetes {what}: {e.reason}") from None
 
-    def _send(self, method: str, path: str, query: dict[str, Any] | None, body: Any,
-              timeout: float | tuple[float, float]) -> Any:
+    def _send(
+        self,
+        method: str,
+        path: str,
+        query: dict[str, Any] | None,
+        body: Any,
+        timeout: float | tuple[float, float],
+    ) -> Any:
         """One request through the client's ApiClient (auth, TLS); its raw response."""
         headers = {"Accept": "application/json"}
         if body is not None:
             headers["Content-Type"] = "application/json"
         request = self.api.param_serialize(
-            method=method, resource_path=path, query_params=list((query or {}).items()),
-            header_params=headers, body=body, auth_settings=["BearerToken"])
+            method=method,
+            resource_path=path,
+            query_params=list((query or {}).items()),
+            header_params=headers,
+            body=body,
+            auth_settings=["BearerToken"],
+        )
         return self.api.call_api(*request, _request_timeout=timeout)
 
     @staticmethod
@@ -80,8 +95,15 @@ class Kube:
             reason = data.decode(errors="replace")[:200]
         return KubeError(f"kubernetes {what}: HTTP {status}: {reason}")
 
-    def _do(self, what: str, method: str, path: str, *, query: dict[str, Any] | None = None,
-            body: Any = None) -> Any:
+    def _do(
+        self,
+        what: str,
+        method: str,
+        path: str,
+        *,
+        query: dict[str, Any] | None = None,
+        body: Any = None,
+    ) -> Any:
         """One request as an Allure step: the decoded JSON answer; KubeError otherwise."""
         with self._call(what):
             resp = self._send(method, path, query, body, self.timeout)
@@ -108,8 +130,9 @@ class Kube:
 
     # ---- reads (plain JSON data, as the API server sends it) --------------------------------
     def _items(self, what: str, path: str, **query: Any) -> list[dict[str, Any]]:
-        items: list[dict[str, Any]] = self._do(what, "GET", path, query=query or None
-                                               ).get("items") or []
+        items: list[dict[str, Any]] = (
+            self._do(what, "GET", path, query=query or None).get("items") or []
+        )
         return items
 
     def nodes(self) -> list[dict[str, Any]]:
@@ -138,8 +161,7 @@ class Kube:
     def version(self) -> str:
         return str(self._do("get /version", "GET", "/version").get("gitVersion"))
 
-    def wait_node(self, name: str, done: Callable[[dict[str, Any]], bool], timeout: float
-                  ) -> bool:
+    def wait_node(self, name: str, done: Callable[[dict[str, Any]], bool], timeout: float) -> bool:
         """Watch one Node until done(node) holds: True as soon as it does, False when the
         watch ends first (timeout, API unavailable, stream closed). A hint for a caller that
         then judges a full observation; never raises for the API being away."""
@@ -147,10 +169,17 @@ class Kube:
         what = f"watch node {name}"
         try:
             with self._call(what):
-                resp = self._send("GET", "/api/v1/nodes", {
-                    "watch": "true", "fieldSelector": f"metadata.name={name}",
-                    "timeoutSeconds": max(1, int(timeout))}, None,
-                    (self.timeout, max(1.0, timeout)))
+                resp = self._send(
+                    "GET",
+                    "/api/v1/nodes",
+                    {
+                        "watch": "true",
+                        "fieldSelector": f"metadata.name={name}",
+                        "timeoutSeconds": max(1, int(timeout)),
+                    },
+                    None,
+                    (self.timeout, max(1.0, timeout)),
+                )
                 try:
                     if resp.status != 200:
                         return False
@@ -171,22 +200,29 @@ class Kube:
         self._write("create backups.velero.io")
         group, version, plural = VELERO
         result: dict[str, Any] = self._do(
-            f"create backup {namespace}/{body['metadata']['name']}", "POST",
-            f"/apis/{group}/{version}/namespaces/{namespace}/{plural}", body=body)
+            f"create backup {namespace}/{body['metadata']['name']}",
+            "POST",
+            f"/apis/{group}/{version}/namespaces/{namespace}/{plural}",
+            body=body,
+        )
         return result
 
     def get_backup(self, namespace: str, name: str) -> dict[str, Any]:
         group, version, plural = VELERO
         result: dict[str, Any] = self._do(
-            f"get backup {namespace}/{name}", "GET",
-            f"/apis/{group}/{version}/namespaces/{namespace}/{plural}/{name}")
+            f"get backup {namespace}/{name}",
+            "GET",
+            f"/apis/{group}/{version}/namespaces/{namespace}/{plural}/{name}",
+        )
         return result
 
     def find_backup(self, namespace: str, name: str) -> dict[str, Any] | None:
         """The backup, or None if it does not exist."""
         group, version, plural = VELERO
-        return self._get_or_none(f"get backup {namespace}/{name}",
-                                 f"/apis/{group}/{version}/namespaces/{namespace}/{plural}/{name}")
+        return self._get_or_none(
+            f"get backup {namespace}/{name}",
+            f"/apis/{group}/{version}/namespaces/{namespace}/{plural}/{name}",
+        )
 
     # ---- Leases (the cluster lock) ---------------------------------------------------------
     @staticmethod
@@ -194,20 +230,29 @@ class Kube:
         return f"/apis/coordination.k8s.io/v1/namespaces/{namespace}/leases"
 
     def get_lease(self, namespace: str, name: str) -> dict[str, Any] | None:
-        return self._get_or_none(f"get lease {namespace}/{name}",
-                                 f"{self._leases(namespace)}/{name}")
+        return self._get_or_none(
+            f"get lease {namespace}/{name}", f"{self._leases(namespace)}/{name}"
+        )
 
     def create_lease(self, namespace: str, body: dict[str, Any]) -> dict[str, Any]:
         self._write("create lease")
-        lease: dict[str, Any] = self._do(f"create lease {namespace}/{body['metadata']['name']}",
-                                         "POST", self._leases(namespace), body=body)
+        lease: dict[str, Any] = self._do(
+            f"create lease {namespace}/{body['metadata']['name']}",
+            "POST",
+            self._leases(namespace),
+            body=body,
+        )
         return lease
 
     def replace_lease(self, namespace: str, body: dict[str, Any]) -> dict[str, Any]:
         self._write("replace lease")
         name = body["metadata"]["name"]
-        lease: dict[str, Any] = self._do(f"replace lease {namespace}/{name}", "PUT",
-                                         f"{self._leases(namespace)}/{name}", body=body)
+        lease: dict[str, Any] = self._do(
+            f"replace lease {namespace}/{name}",
+            "PUT",
+            f"{self._leases(namespace)}/{name}",
+            body=body,
+        )
         return lease
 
     def delete_lease(self, namespace: str, name: str) -> None:

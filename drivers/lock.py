@@ -70,8 +70,14 @@ class Holder:
     @classmethod
     def me(cls, runbook: str, change: str) -> Holder:
         """The identity of this process."""
-        return cls(getpass.getuser(), socket.gethostname(), runbook, change,
-                   datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"), str(os.getpid()))
+        return cls(
+            getpass.getuser(),
+            socket.gethostname(),
+            runbook,
+            change,
+            datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            str(os.getpid()),
+        )
 
     def identity(self) -> str:
         return json.dumps(self.__dict__, sort_keys=True)
@@ -87,8 +93,9 @@ class Holder:
     def __str__(self) -> str:
         change = f", change {self.change}" if self.change else ""
         pid = f", pid {self.pid}" if self.pid else ""
-        return (f"{self.user}@{self.host} (runbook {self.runbook}{change}{pid}, "
-                f"since {self.started})")
+        return (
+            f"{self.user}@{self.host} (runbook {self.runbook}{change}{pid}, since {self.started})"
+        )
 
     def left_by_dead_session_of(self, me: Holder) -> bool:
         """True when this holder is an earlier session of `me` (same user, host and runbook)
@@ -101,8 +108,9 @@ class Holder:
 class ClusterLock:
     """Acquire/renew/release the Lease. `warnings` collects take-over notices for the report."""
 
-    def __init__(self, kube: Kube, holder: Holder, *, duration: int = 300,
-                 clock: Any = time.time) -> None:
+    def __init__(
+        self, kube: Kube, holder: Holder, *, duration: int = 300, clock: Any = time.time
+    ) -> None:
         self.kube = kube
         self.holder = holder
         self.duration = duration
@@ -114,17 +122,26 @@ class ClusterLock:
         self.renewals = 0
         self.lost: str | None = None  # why the lock is no longer ours (taken over, deleted)
 
-    def _body(self, acquired: float, rv: str | None = None, transitions: int = 0
-              ) -> dict[str, Any]:
-        meta: dict[str, Any] = {"name": LEASE_NAME, "namespace": NAMESPACE,
-                                "labels": {"app.kubernetes.io/managed-by": "talos-runbooks"}}
+    def _body(self, acquired: float, rv: str | None = None, transitions: int = 0) -> dict[str, Any]:
+        meta: dict[str, Any] = {
+            "name": LEASE_NAME,
+            "namespace": NAMESPACE,
+            "labels": {"app.kubernetes.io/managed-by": "talos-runbooks"},
+        }
         if rv:
             meta["resourceVersion"] = rv
-        return {"apiVersion": "coordination.k8s.io/v1", "kind": "Lease", "metadata": meta,
-                "spec": {"holderIdentity": self.holder.identity(),
-                         "leaseDurationSeconds": self.duration,
-                         "acquireTime": _micro(acquired), "renewTime": _micro(self.clock()),
-                         "leaseTransitions": transitions}}
+        return {
+            "apiVersion": "coordination.k8s.io/v1",
+            "kind": "Lease",
+            "metadata": meta,
+            "spec": {
+                "holderIdentity": self.holder.identity(),
+                "leaseDurationSeconds": self.duration,
+                "acquireTime": _micro(acquired),
+                "renewTime": _micro(self.clock()),
+                "leaseTransitions": transitions,
+            },
+        }
 
     def held_by_other(self) -> str | None:
         """Read-only: why acquire() would refuse now (the holder), or None when it would not."""
@@ -134,7 +151,8 @@ class ClusterLock:
         spec = lease.get("spec") or {}
         other = Holder.parse(spec.get("holderIdentity"))
         expires = (_parse_micro(spec.get("renewTime")) or 0.0) + float(
-            spec.get("leaseDurationSeconds") or 0)
+            spec.get("leaseDurationSeconds") or 0
+        )
         if other is not None and other.left_by_dead_session_of(self.holder):
             return None
         if expires <= self.clock():
@@ -157,17 +175,19 @@ class ClusterLock:
         rv = lease["metadata"].get("resourceVersion")
         who = str(other) if other else repr(spec.get("holderIdentity"))
         if other is not None and other.left_by_dead_session_of(self.holder):
-            self.warnings.append(f"re-took the lock left by an earlier session that is gone: "
-                                 f"{who}")
+            self.warnings.append(f"re-took the lock left by an earlier session that is gone: {who}")
         elif expires > now:
-            raise LockHeld(f"cluster is locked by {who}; the lease "
-                           f"kube-system/{LEASE_NAME} expires in {expires - now:.0f} s unless "
-                           "renewed. Wait for that session to finish (or, if it is dead, "
-                           f"for the lease to expire, or delete it: 'kubectl -n kube-system delete "
-                           f"lease {LEASE_NAME}')")
+            raise LockHeld(
+                f"cluster is locked by {who}; the lease "
+                f"kube-system/{LEASE_NAME} expires in {expires - now:.0f} s unless "
+                "renewed. Wait for that session to finish (or, if it is dead, "
+                f"for the lease to expire, or delete it: 'kubectl -n kube-system delete "
+                f"lease {LEASE_NAME}')"
+            )
         else:
-            self.warnings.append(f"took over an expired lock held by {who} "
-                                 f"(expired {now - expires:.0f} s ago)")
+            self.warnings.append(
+                f"took over an expired lock held by {who} (expired {now - expires:.0f} s ago)"
+            )
         self.kube.replace_lease(NAMESPACE, self._body(now, rv, transitions))
 
     def renew(self) -> None:
@@ -181,9 +201,11 @@ class ClusterLock:
         if other != self.holder:
             self.lost = f"the cluster lock was taken over by {other}"
             raise LockHeld(self.lost)
-        body = self._body(_parse_micro(lease["spec"].get("acquireTime")) or self.clock(),
-                          lease["metadata"].get("resourceVersion"),
-                          int(lease["spec"].get("leaseTransitions") or 0))
+        body = self._body(
+            _parse_micro(lease["spec"].get("acquireTime")) or self.clock(),
+            lease["metadata"].get("resourceVersion"),
+            int(lease["spec"].get("leaseTransitions") or 0),
+        )
         self.kube.replace_lease(NAMESPACE, body)
         self.renewals += 1
 

@@ -57,8 +57,9 @@ def _get_all(talos: Talosctl, resource: str, targets: list[str]) -> PerNode:
         return PerNode({}, {t: str(e) for t in targets})
 
 
-def observe(profile: Profile, talos: Talosctl, kube: Kube, *, flux: bool | None = None
-            ) -> ClusterSnapshot:
+def observe(
+    profile: Profile, talos: Talosctl, kube: Kube, *, flux: bool | None = None
+) -> ClusterSnapshot:
     """Return what the cluster looks like now (never raises for an unanswering node or API).
 
     Raises ParseError (talosctl output not in the reference's format) or ToolNotFound.
@@ -68,9 +69,11 @@ def observe(profile: Profile, talos: Talosctl, kube: Kube, *, flux: bool | None 
     targets = [n.target for n in nodes]
     cps = [n.target for n in profile.control_planes]
     # the fixed set of reads, started at once (each still one process over all its nodes)
-    talos.prefetch([(["version"], targets)]
-                   + [(["get", r, "-o", "json"], targets) for r in ("machinestatus", "extensions")]
-                   + [(["etcd", "members"], cps), (["etcd", "status"], cps)])
+    talos.prefetch(
+        [(["version"], targets)]
+        + [(["get", r, "-o", "json"], targets) for r in ("machinestatus", "extensions")]
+        + [(["etcd", "members"], cps), (["etcd", "status"], cps)]
+    )
     versions = _get_all(talos, "version", targets)
     stages = _get_all(talos, "machinestatus", targets)
     exts = _get_all(talos, "extensions", targets)
@@ -91,19 +94,37 @@ def observe(profile: Profile, talos: Talosctl, kube: Kube, *, flux: bool | None 
             stage = str(spec.get("stage"))
             status = spec.get("status") or {}
             ready = bool(status.get("ready"))
-            unmet = tuple(UnmetCondition(str(c.get("name")), str(c.get("reason", "")))
-                          for c in status.get("unmetConditions") or [])
+            unmet = tuple(
+                UnmetCondition(str(c.get("name")), str(c.get("reason", "")))
+                for c in status.get("unmetConditions") or []
+            )
         extensions = tuple(
-            ExtensionObservation(str(r["metadata"]["id"]), str(r["spec"]["metadata"]["name"]),
-                                 str(r["spec"]["metadata"].get("version", "")))
-            for r in exts.values.get(t, []))
-        observed.append(NodeObservation(
-            name=n.name, address=n.address, role=n.role, talos_version=version,
-            apid_ok=err is None and t in versions.values, apid_error=err,
-            machine_stage=stage, machine_ready=ready, unmet_conditions=unmet,
-            extensions=extensions))
-    etcd = _observe_etcd(talos, [n.target for n in profile.control_planes],
-                         {n.target: n.name for n in profile.control_planes})
+            ExtensionObservation(
+                str(r["metadata"]["id"]),
+                str(r["spec"]["metadata"]["name"]),
+                str(r["spec"]["metadata"].get("version", "")),
+            )
+            for r in exts.values.get(t, [])
+        )
+        observed.append(
+            NodeObservation(
+                name=n.name,
+                address=n.address,
+                role=n.role,
+                talos_version=version,
+                apid_ok=err is None and t in versions.values,
+                apid_error=err,
+                machine_stage=stage,
+                machine_ready=ready,
+                unmet_conditions=unmet,
+                extensions=extensions,
+            )
+        )
+    etcd = _observe_etcd(
+        talos,
+        [n.target for n in profile.control_planes],
+        {n.target: n.name for n in profile.control_planes},
+    )
     snap: dict[str, Any] = {"taken_at": taken, "nodes": tuple(observed), "etcd": etcd}
     try:
         snap.update(_observe_kube(kube, flux if flux is not None else profile.flux.enabled))
@@ -143,8 +164,10 @@ def _observe_etcd(talos: Talosctl, cps: list[str], names: dict[str, str]) -> Etc
         try:
             found = talos.etcd_alarms(reachable[:1])
             for rows in found.values.values():
-                alarms += [EtcdAlarm(parse.hex_id(r["MEMBER"], "talosctl etcd alarm list"),
-                                     r["ALARM"]) for r in rows]
+                alarms += [
+                    EtcdAlarm(parse.hex_id(r["MEMBER"], "talosctl etcd alarm list"), r["ALARM"])
+                    for r in rows
+                ]
             if found.errors:
                 alarms_error = "; ".join(f"{k}: {v}" for k, v in found.errors.items())
         except HARNESS_ERRORS:
@@ -155,31 +178,41 @@ def _observe_etcd(talos: Talosctl, cps: list[str], names: dict[str, str]) -> Etc
         alarms_error = "no control plane answered etcd status"
     members_by = {names.get(k, k): v for k, v in members_by.items()}
     status_by = {names.get(k, k): v for k, v in status_by.items()}
-    return EtcdObservation(members_by_node=members_by, status_by_node=status_by,
-                           alarms=tuple(alarms), alarms_error=alarms_error)
+    return EtcdObservation(
+        members_by_node=members_by,
+        status_by_node=status_by,
+        alarms=tuple(alarms),
+        alarms_error=alarms_error,
+    )
 
 
 def _member(row: dict[str, str]) -> EtcdMember:
     def urls(v: str) -> tuple[str, ...]:
         return tuple(u for u in v.split(",") if u)
 
-    return EtcdMember(id=parse.hex_id(row["ID"], "talosctl etcd members"),
-                      hostname=row.get("HOSTNAME", ""),
-                      peer_urls=urls(row.get("PEER URLS", "")),
-                      client_urls=urls(row.get("CLIENT URLS", "")),
-                      learner=row.get("LEARNER", "false") == "true")
+    return EtcdMember(
+        id=parse.hex_id(row["ID"], "talosctl etcd members"),
+        hostname=row.get("HOSTNAME", ""),
+        peer_urls=urls(row.get("PEER URLS", "")),
+        client_urls=urls(row.get("CLIENT URLS", "")),
+        learner=row.get("LEARNER", "false") == "true",
+    )
 
 
 def _status(row: dict[str, str]) -> EtcdStatus:
     what = "talosctl etcd status"
     errors = tuple(e.strip() for e in row.get("ERRORS", "").split(", ") if e.strip())
-    return EtcdStatus(member_id=parse.hex_id(row["MEMBER"], what), db_size=row.get("DB SIZE", ""),
-                      in_use=row.get("IN USE", ""), leader_id=parse.hex_id(row["LEADER"], what),
-                      raft_index=parse.integer(row["RAFT INDEX"], what, "RAFT INDEX"),
-                      raft_term=parse.integer(row["RAFT TERM"], what, "RAFT TERM"),
-                      raft_applied_index=parse.integer(row["RAFT APPLIED INDEX"], what,
-                                                       "RAFT APPLIED INDEX"),
-                      learner=row.get("LEARNER") == "true", errors=errors)
+    return EtcdStatus(
+        member_id=parse.hex_id(row["MEMBER"], what),
+        db_size=row.get("DB SIZE", ""),
+        in_use=row.get("IN USE", ""),
+        leader_id=parse.hex_id(row["LEADER"], what),
+        raft_index=parse.integer(row["RAFT INDEX"], what, "RAFT INDEX"),
+        raft_term=parse.integer(row["RAFT TERM"], what, "RAFT TERM"),
+        raft_applied_index=parse.integer(row["RAFT APPLIED INDEX"], what, "RAFT APPLIED INDEX"),
+        learner=row.get("LEARNER") == "true",
+        errors=errors,
+    )
 
 
 def _kube_version(text: str | None) -> KubeVersion | None:
@@ -194,45 +227,76 @@ def _observe_kube(kube: Kube, flux: bool) -> dict[str, Any]:
     k8s_nodes = []
     for n in kube.nodes():
         cond: dict[str, Any] = next(
-            (c for c in (n.get("status", {}).get("conditions") or [])
-             if c.get("type") == "Ready"), {})
+            (c for c in (n.get("status", {}).get("conditions") or []) if c.get("type") == "Ready"),
+            {},
+        )
         info = n.get("status", {}).get("nodeInfo") or {}
         labels = n["metadata"].get("labels") or {}
-        ip = next((a["address"] for a in n.get("status", {}).get("addresses") or []
-                   if a.get("type") == "InternalIP"), None)
-        k8s_nodes.append(K8sNode(
-            name=n["metadata"]["name"], ready=str(cond.get("status", "Unknown")),
-            ready_reason=cond.get("reason"), ready_message=cond.get("message"),
-            unschedulable=bool((n.get("spec") or {}).get("unschedulable")),
-            kubelet_version=_kube_version(info.get("kubeletVersion")),
-            os_image=str(info.get("osImage", "")), internal_ip=ip,
-            roles=tuple(sorted(k.split("/", 1)[1] for k in labels
-                               if k.startswith("node-role.kubernetes.io/")))))
+        ip = next(
+            (
+                a["address"]
+                for a in n.get("status", {}).get("addresses") or []
+                if a.get("type") == "InternalIP"
+            ),
+            None,
+        )
+        k8s_nodes.append(
+            K8sNode(
+                name=n["metadata"]["name"],
+                ready=str(cond.get("status", "Unknown")),
+                ready_reason=cond.get("reason"),
+                ready_message=cond.get("message"),
+                unschedulable=bool((n.get("spec") or {}).get("unschedulable")),
+                kubelet_version=_kube_version(info.get("kubeletVersion")),
+                os_image=str(info.get("osImage", "")),
+                internal_ip=ip,
+                roles=tuple(
+                    sorted(
+                        k.split("/", 1)[1]
+                        for k in labels
+                        if k.startswith("node-role.kubernetes.io/")
+                    )
+                ),
+            )
+        )
     out["k8s_nodes"] = tuple(k8s_nodes)
     out["pods"] = tuple(_pod(p) for p in kube.pods())
     out["daemonsets"] = tuple(
-        DaemonSet(namespace=d["metadata"]["namespace"], name=d["metadata"]["name"],
-                  desired=int((d.get("status") or {}).get("desiredNumberScheduled") or 0),
-                  ready=int((d.get("status") or {}).get("numberReady") or 0),
-                  updated=int((d.get("status") or {}).get("updatedNumberScheduled") or 0),
-                  labels=d["metadata"].get("labels") or {}, images=_images(d["spec"]["template"]))
-        for d in kube.daemonsets())
+        DaemonSet(
+            namespace=d["metadata"]["namespace"],
+            name=d["metadata"]["name"],
+            desired=int((d.get("status") or {}).get("desiredNumberScheduled") or 0),
+            ready=int((d.get("status") or {}).get("numberReady") or 0),
+            updated=int((d.get("status") or {}).get("updatedNumberScheduled") or 0),
+            labels=d["metadata"].get("labels") or {},
+            images=_images(d["spec"]["template"]),
+        )
+        for d in kube.daemonsets()
+    )
     out["deployments"] = tuple(
-        Deployment(namespace=d["metadata"]["namespace"], name=d["metadata"]["name"],
-                   desired=int(d["spec"].get("replicas") or 0),
-                   ready=int((d.get("status") or {}).get("readyReplicas") or 0),
-                   updated=int((d.get("status") or {}).get("updatedReplicas") or 0),
-                   labels=d["metadata"].get("labels") or {}, images=_images(d["spec"]["template"]))
-        for d in kube.deployments())
+        Deployment(
+            namespace=d["metadata"]["namespace"],
+            name=d["metadata"]["name"],
+            desired=int(d["spec"].get("replicas") or 0),
+            ready=int((d.get("status") or {}).get("readyReplicas") or 0),
+            updated=int((d.get("status") or {}).get("updatedReplicas") or 0),
+            labels=d["metadata"].get("labels") or {},
+            images=_images(d["spec"]["template"]),
+        )
+        for d in kube.deployments()
+    )
     out["pdbs"] = tuple(
         PodDisruptionBudget(
-            namespace=p["metadata"]["namespace"], name=p["metadata"]["name"],
+            namespace=p["metadata"]["namespace"],
+            name=p["metadata"]["name"],
             disruptions_allowed=int((p.get("status") or {}).get("disruptionsAllowed") or 0),
             current_healthy=int((p.get("status") or {}).get("currentHealthy") or 0),
             desired_healthy=int((p.get("status") or {}).get("desiredHealthy") or 0),
             expected_pods=int((p.get("status") or {}).get("expectedPods") or 0),
-            selector=((p.get("spec") or {}).get("selector") or {}).get("matchLabels") or {})
-        for p in kube.pdbs())
+            selector=((p.get("spec") or {}).get("selector") or {}).get("matchLabels") or {},
+        )
+        for p in kube.pdbs()
+    )
     if flux:
         try:
             out["flux"] = tuple(_flux(f) for f in kube.flux())
@@ -247,25 +311,44 @@ def _images(template: dict[str, Any]) -> tuple[str, ...]:
 
 def _pod(p: dict[str, Any]) -> Pod:
     status = p.get("status") or {}
-    ready = any(c.get("type") == "Ready" and c.get("status") == "True"
-                for c in status.get("conditions") or [])
+    ready = any(
+        c.get("type") == "Ready" and c.get("status") == "True"
+        for c in status.get("conditions") or []
+    )
     statuses = status.get("containerStatuses") or []
-    waiting = next((s["state"]["waiting"].get("reason") for s in statuses
-                    if (s.get("state") or {}).get("waiting")), None)
+    waiting = next(
+        (
+            s["state"]["waiting"].get("reason")
+            for s in statuses
+            if (s.get("state") or {}).get("waiting")
+        ),
+        None,
+    )
     owners = p["metadata"].get("ownerReferences") or []
-    return Pod(namespace=p["metadata"]["namespace"], name=p["metadata"]["name"],
-               phase=str(status.get("phase", "Unknown")),
-               node=(p.get("spec") or {}).get("nodeName"),
-               ready=ready, restarts=sum(int(s.get("restartCount") or 0) for s in statuses),
-               waiting_reason=waiting, labels=p["metadata"].get("labels") or {},
-               images=_images({"spec": p.get("spec") or {}}),
-               owner_kind=owners[0].get("kind") if owners else None)
+    return Pod(
+        namespace=p["metadata"]["namespace"],
+        name=p["metadata"]["name"],
+        phase=str(status.get("phase", "Unknown")),
+        node=(p.get("spec") or {}).get("nodeName"),
+        ready=ready,
+        restarts=sum(int(s.get("restartCount") or 0) for s in statuses),
+        waiting_reason=waiting,
+        labels=p["metadata"].get("labels") or {},
+        images=_images({"spec": p.get("spec") or {}}),
+        owner_kind=owners[0].get("kind") if owners else None,
+    )
 
 
 def _flux(f: dict[str, Any]) -> FluxObject:
-    cond: dict[str, Any] = next((c for c in (f.get("status") or {}).get("conditions") or []
-                 if c.get("type") == "Ready"), {})
-    return FluxObject(kind=str(f.get("kind")), namespace=f["metadata"]["namespace"],
-                      name=f["metadata"]["name"], ready=str(cond.get("status", "Unknown")),
-                      reason=cond.get("reason"), message=cond.get("message"),
-                      suspended=bool((f.get("spec") or {}).get("suspend")))
+    cond: dict[str, Any] = next(
+        (c for c in (f.get("status") or {}).get("conditions") or [] if c.get("type") == "Ready"), {}
+    )
+    return FluxObject(
+        kind=str(f.get("kind")),
+        namespace=f["metadata"]["namespace"],
+        name=f["metadata"]["name"],
+        ready=str(cond.get("status", "Unknown")),
+        reason=cond.get("reason"),
+        message=cond.get("message"),
+        suspended=bool((f.get("spec") or {}).get("suspend")),
+    )

@@ -100,7 +100,7 @@ def _named(names: list[str], cells: list[str]) -> dict[str, str]:
 def _cut(line: str, starts: list[int]) -> list[str] | None:
     """The line's cells at these column starts, or None when it is not laid out that way
     (a cell would run across a start, or two cells would fall into one column)."""
-    if any(s < len(line) and line[s - 3:s] != "   " for s in starts[1:]):
+    if any(s < len(line) and line[s - 3 : s] != "   " for s in starts[1:]):
         return None
     cells = [line[a:b].strip() for a, b in zip(starts, starts[1:] + [len(line)], strict=True)]
     if any("   " in c for c in cells):
@@ -136,8 +136,9 @@ def _block(lines: list[str], names: list[str], what: str) -> list[dict[str, str]
         layout += [ends[a] + 3 * (i + 1) for i in range((gap - 3) // 3)] + [b]
     rows = [_cut(ln, layout) for ln in lines] if 0 < len(layout) <= len(names) else [None]
     if any(r is None for r in rows):
-        raise ParseError(what, f"rows do not fit the {len(names)} columns {names}",
-                         "\n".join(lines))
+        raise ParseError(
+            what, f"rows do not fit the {len(names)} columns {names}", "\n".join(lines)
+        )
     return [_named(names, r) for r in rows if r is not None]
 
 
@@ -159,7 +160,8 @@ def integer(value: str, what: str, column: str) -> int:
 
 _V114_NODE_ERROR = re.compile(
     r"^error (?:from|getting version from|listing resources on|getting resource on|building "
-    r"client for|executing \w+ on) node (?P<rest>.*)$")
+    r"client for|executing \w+ on) node (?P<rest>.*)$"
+)
 _SERVER_VERSION_ERROR = ": error getting server version: "
 
 
@@ -178,7 +180,7 @@ def error_items(stderr: str, nodes: Sequence[str]) -> tuple[dict[str, str], list
             prefix = _NODE_PREFIX.match(text)
             node = _node_prefix(text, nodes)
             if node is not None:
-                by_node.setdefault(node, text[len(node) + 2:].strip())
+                by_node.setdefault(node, text[len(node) + 2 :].strip())
             elif prefix and prefix["node"] in nodes:
                 by_node.setdefault(prefix["node"], prefix["error"].strip())
             else:
@@ -188,11 +190,11 @@ def error_items(stderr: str, nodes: Sequence[str]) -> tuple[dict[str, str], list
         if v114:
             node = _node_prefix(v114["rest"], nodes)
             if node is not None:
-                by_node.setdefault(node, v114["rest"][len(node) + 2:].strip())
+                by_node.setdefault(node, v114["rest"][len(node) + 2 :].strip())
                 continue
         node = _node_prefix(line, nodes)
-        if node is not None and line[len(node):].startswith(_SERVER_VERSION_ERROR):
-            by_node.setdefault(node, line[len(node) + 2:].strip())
+        if node is not None and line[len(node) :].startswith(_SERVER_VERSION_ERROR):
+            by_node.setdefault(node, line[len(node) + 2 :].strip())
         elif line.startswith("rpc error:"):  # a whole call failed with a node's bare error
             unnamed.append(line)
     return by_node, unnamed
@@ -200,15 +202,17 @@ def error_items(stderr: str, nodes: Sequence[str]) -> tuple[dict[str, str], list
 
 def _node_prefix(text: str, nodes: Sequence[str]) -> str | None:
     """The node of `nodes` that `text` starts with as `<node>: ` (IPv6 addresses included)."""
-    return next((n for n in sorted(nodes, key=len, reverse=True)
-                 if text.startswith(f"{n}: ")), None)
+    return next(
+        (n for n in sorted(nodes, key=len, reverse=True) if text.startswith(f"{n}: ")), None
+    )
 
 
 def usage_error(stderr: str) -> str | None:
     """talosctl's own refusal of the command line (unknown flag, wrong arguments: root.go prints
     the usage after it), or None. Such a failure is the harness's, not the nodes'."""
     if "\nUsage:\n" not in f"\n{stderr}" and not stderr.lstrip().startswith(
-            ("unknown flag", "unknown shorthand flag", "unknown command")):
+        ("unknown flag", "unknown shorthand flag", "unknown command")
+    ):
         return None
     return next((ln.strip() for ln in stderr.splitlines() if ln.strip()), "usage error")
 
@@ -225,7 +229,7 @@ def server_versions(text: str, what: str = "talosctl version") -> dict[str, str]
     out: dict[str, str] = {}
     lines = text.splitlines()
     try:
-        lines = lines[lines.index("Server:") + 1:]
+        lines = lines[lines.index("Server:") + 1 :]
     except ValueError:
         raise ParseError(what, "no 'Server:' section", text) from None
     node: str | None = None

@@ -46,8 +46,15 @@ class Runner:
             text = text.replace(secret, REDACTED)
         return text
 
-    def run(self, argv: Sequence[str], *, timeout: float, check: bool = True,
-            env: dict[str, str] | None = None, title: str | None = None) -> Completed:
+    def run(
+        self,
+        argv: Sequence[str],
+        *,
+        timeout: float,
+        check: bool = True,
+        env: dict[str, str] | None = None,
+        title: str | None = None,
+    ) -> Completed:
         """Run argv as an Allure step; return Completed.
 
         Raises CommandFailed (non-zero exit, when check), CommandTimeout or ToolNotFound.
@@ -58,8 +65,11 @@ class Runner:
             try:
                 done = execute(argv, timeout=timeout, env=env, shown=shown, redact=self.redact)
             except CommandTimeout:
-                allure.attach(f"{shown}\ntimed out after {timeout:g} s", "timeout",
-                              allure.attachment_type.TEXT)
+                allure.attach(
+                    f"{shown}\ntimed out after {timeout:g} s",
+                    "timeout",
+                    allure.attachment_type.TEXT,
+                )
                 raise
             self.history.append(done)
             del self.history[:-50]
@@ -68,9 +78,9 @@ class Runner:
             raise CommandFailed(shown, done.exit_code, done.stderr, done.stdout)
         return done
 
-
-    def run_many(self, argvs: Sequence[Sequence[str]], *, timeout: float
-                 ) -> list[Completed | Exception]:
+    def run_many(
+        self, argvs: Sequence[Sequence[str]], *, timeout: float
+    ) -> list[Completed | Exception]:
         """Run several read commands at once; record each as its own Allure step, in order.
 
         Returns, per command, Completed or the ToolNotFound/CommandTimeout it raised (the
@@ -80,8 +90,10 @@ class Runner:
 
         shown = [self.redact(shlex.join(a)) for a in argvs]
         with ThreadPoolExecutor(max_workers=max(1, len(argvs))) as pool:
-            futures = [pool.submit(execute, a, timeout=timeout, shown=s, redact=self.redact)
-                       for a, s in zip(argvs, shown, strict=True)]
+            futures = [
+                pool.submit(execute, a, timeout=timeout, shown=s, redact=self.redact)
+                for a, s in zip(argvs, shown, strict=True)
+            ]
         results: list[Completed | Exception] = []
         for text, future in zip(shown, futures, strict=True):
             with allure.step(f"$ {text}"):
@@ -99,8 +111,14 @@ class Runner:
         return results
 
 
-def execute(argv: Sequence[str], *, timeout: float, env: dict[str, str] | None = None,
-            shown: str | None = None, redact: Callable[[str], str] = str) -> Completed:
+def execute(
+    argv: Sequence[str],
+    *,
+    timeout: float,
+    env: dict[str, str] | None = None,
+    shown: str | None = None,
+    redact: Callable[[str], str] = str,
+) -> Completed:
     """Run argv without evidence (usable before any test runs); return Completed.
 
     Raises ToolNotFound (absent or not executable) or CommandTimeout (killed after timeout).
@@ -108,23 +126,33 @@ def execute(argv: Sequence[str], *, timeout: float, env: dict[str, str] | None =
     shown = shown or redact(shlex.join(argv))
     started = time.monotonic()
     try:
-        proc = subprocess.run(list(argv), capture_output=True, text=True, timeout=timeout,
-                              env={**os.environ, **(env or {})}, check=False,
-                              stdin=subprocess.DEVNULL)
+        proc = subprocess.run(
+            list(argv),
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            env={**os.environ, **(env or {})},
+            check=False,
+            stdin=subprocess.DEVNULL,
+        )
     except FileNotFoundError:
-        raise ToolNotFound(f"{argv[0]}: not found (check the profile's talos.talosctl "
-                           "and your PATH)") from None
+        raise ToolNotFound(
+            f"{argv[0]}: not found (check the profile's talos.talosctl and your PATH)"
+        ) from None
     except PermissionError:
         raise ToolNotFound(f"{argv[0]}: not executable") from None
     except OSError as e:  # e.g. a script without a #! line
         raise ToolNotFound(f"{argv[0]}: cannot be run: {e.strerror or e}") from None
     except subprocess.TimeoutExpired:
         raise CommandTimeout(shown, timeout) from None
-    return Completed(shown, proc.returncode, redact(proc.stdout), redact(proc.stderr),
-                     time.monotonic() - started)
+    return Completed(
+        shown, proc.returncode, redact(proc.stdout), redact(proc.stderr), time.monotonic() - started
+    )
 
 
 def _attach(done: Completed) -> None:
-    body = (f"$ {done.command}\nexit code: {done.exit_code}   duration: {done.seconds:.3f} s\n"
-            f"--- stdout ---\n{done.stdout}--- stderr ---\n{done.stderr}")
+    body = (
+        f"$ {done.command}\nexit code: {done.exit_code}   duration: {done.seconds:.3f} s\n"
+        f"--- stdout ---\n{done.stdout}--- stderr ---\n{done.stderr}"
+    )
     allure.attach(body, "command output", allure.attachment_type.TEXT)

@@ -15,8 +15,13 @@ from drivers.process import Runner
 from model.secrets import SecretRef
 
 
-def resolve(ref: SecretRef, runner: Runner | None = None, *, base_dir: Path | None = None,
-            timeout: float = 30.0) -> str:
+def resolve(
+    ref: SecretRef,
+    runner: Runner | None = None,
+    *,
+    base_dir: Path | None = None,
+    timeout: float = 30.0,
+) -> str:
     """The secret's value (first line for pass, stripped); raise SecretError naming the
     reference."""
     if ref.kind == "env":
@@ -35,17 +40,24 @@ def resolve(ref: SecretRef, runner: Runner | None = None, *, base_dir: Path | No
             raise SecretError(f"secret {ref}: {path} is empty")
     else:
         try:
-            done = subprocess.run(["pass", "show", ref.ref], capture_output=True, text=True,
-                                  timeout=timeout, check=False, stdin=subprocess.DEVNULL)
+            done = subprocess.run(
+                ["pass", "show", ref.ref],
+                capture_output=True,
+                text=True,
+                timeout=timeout,
+                check=False,
+                stdin=subprocess.DEVNULL,
+            )
         except FileNotFoundError:
-            raise SecretError(f"secret {ref}: the 'pass' password store is not installed") \
-                from None
+            raise SecretError(f"secret {ref}: the 'pass' password store is not installed") from None
         except subprocess.TimeoutExpired:
-            raise SecretError(f"secret {ref}: 'pass show' did not answer in {timeout:g} s") \
-                from None
+            raise SecretError(
+                f"secret {ref}: 'pass show' did not answer in {timeout:g} s"
+            ) from None
         if done.returncode != 0:
-            raise SecretError(f"secret {ref}: 'pass show {ref.ref}' failed (exit "
-                              f"{done.returncode})")
+            raise SecretError(
+                f"secret {ref}: 'pass show {ref.ref}' failed (exit {done.returncode})"
+            )
         value = (done.stdout.splitlines() or [""])[0].strip()
         if not value:
             raise SecretError(f"secret {ref}: the pass entry is empty")

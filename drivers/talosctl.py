@@ -17,13 +17,41 @@ from drivers.errors import CommandFailed, ParseError, ReadOnlyViolation
 from drivers.process import Completed, Runner, execute
 
 # Read-only mode is an allow-list: anything not known to only read is refused.
-READ_ONLY_VERBS = frozenset({
-    "get", "version", "read", "dmesg", "logs", "health", "containers", "stats", "processes",
-    "ls", "list", "time", "memory", "mounts", "disks", "netstat", "usage", "events", "cgroups",
-    "inspect"})
-READ_ONLY_COMMANDS = frozenset({  # commands of verbs that also have mutating sub-commands
-    ("etcd", "members"), ("etcd", "status"), ("etcd", "alarm", "list"), ("image", "list"),
-    ("image", "ls"), ("config", "info"), ("config", "contexts")})
+READ_ONLY_VERBS = frozenset(
+    {
+        "get",
+        "version",
+        "read",
+        "dmesg",
+        "logs",
+        "health",
+        "containers",
+        "stats",
+        "processes",
+        "ls",
+        "list",
+        "time",
+        "memory",
+        "mounts",
+        "disks",
+        "netstat",
+        "usage",
+        "events",
+        "cgroups",
+        "inspect",
+    }
+)
+READ_ONLY_COMMANDS = frozenset(
+    {  # commands of verbs that also have mutating sub-commands
+        ("etcd", "members"),
+        ("etcd", "status"),
+        ("etcd", "alarm", "list"),
+        ("image", "list"),
+        ("image", "ls"),
+        ("config", "info"),
+        ("config", "contexts"),
+    }
+)
 _GROUPS = {c[0] for c in READ_ONLY_COMMANDS}
 _SUBGROUPS = {"alarm", "downgrade"}  # etcd alarm <x>, etcd downgrade <x>
 
@@ -35,7 +63,7 @@ def mutating_verb(args: Sequence[str]) -> str | None:
         return None
     if words[0] == "service":  # `service [<id> [status]]` reads; start/stop/restart do not
         return None if len(words) <= 2 or words[2] == "status" else " ".join(words[:3])
-    if any(tuple(words[:len(c)]) == c for c in READ_ONLY_COMMANDS):
+    if any(tuple(words[: len(c)]) == c for c in READ_ONLY_COMMANDS):
         return None
     if words[0] not in _GROUPS:
         return words[0]
@@ -74,8 +102,16 @@ class PerNode:
 class Talosctl:
     """One cluster's talosctl. `read_only=True` refuses every mutating command."""
 
-    def __init__(self, binary: str, talosconfig: Path, endpoints: Sequence[str], runner: Runner,
-                 *, read_only: bool = False, timeout: float = 60.0) -> None:
+    def __init__(
+        self,
+        binary: str,
+        talosconfig: Path,
+        endpoints: Sequence[str],
+        runner: Runner,
+        *,
+        read_only: bool = False,
+        timeout: float = 60.0,
+    ) -> None:
         self.binary = binary
         self.talosconfig = talosconfig
         self.endpoints = list(endpoints)
@@ -94,16 +130,24 @@ class Talosctl:
             argv += ["-n", ",".join(nodes)]
         return argv + list(args)
 
-    def run(self, args: Sequence[str], nodes: Sequence[str] = (), *, timeout: float | None = None,
-            check: bool = True, title: str | None = None) -> Completed:
+    def run(
+        self,
+        args: Sequence[str],
+        nodes: Sequence[str] = (),
+        *,
+        timeout: float | None = None,
+        check: bool = True,
+        title: str | None = None,
+    ) -> Completed:
         """Run one talosctl command; refuse mutations in read-only mode."""
         verb = mutating_verb(args) if self.read_only else None
         if verb is not None:
             raise ReadOnlyViolation(f"read-only run: refusing mutating command `talosctl {verb}`")
         done = self._prefetched.pop((tuple(args), tuple(nodes)), None)
         if done is None:
-            return self.runner.run(self.argv(args, nodes), timeout=timeout or self.timeout,
-                                   check=check, title=title)
+            return self.runner.run(
+                self.argv(args, nodes), timeout=timeout or self.timeout, check=check, title=title
+            )
         if check and done.exit_code != 0:
             raise CommandFailed(done.command, done.exit_code, done.stderr, done.stdout)
         return done
@@ -115,15 +159,20 @@ class Talosctl:
         cached, so the normal call raises its error."""
         for args, _ in reads:
             if mutating_verb(args) is not None:
-                raise ReadOnlyViolation(f"prefetch is for reads only, not `talosctl "
-                                        f"{' '.join(args)}`")
+                raise ReadOnlyViolation(
+                    f"prefetch is for reads only, not `talosctl {' '.join(args)}`"
+                )
         results = self.runner.run_many([self.argv(a, n) for a, n in reads], timeout=self.timeout)
         for (args, nodes), done in zip(reads, results, strict=True):
             if isinstance(done, Completed):
                 self._prefetched[(tuple(args), tuple(nodes))] = done
 
-    def _read(self, args: Sequence[str], nodes: Sequence[str],
-              decode: Callable[[Completed, Sequence[str]], dict[str, list[Any]]]) -> PerNode:
+    def _read(
+        self,
+        args: Sequence[str],
+        nodes: Sequence[str],
+        decode: Callable[[Completed, Sequence[str]], dict[str, list[Any]]],
+    ) -> PerNode:
         """Run a read over many nodes in one process: node -> decoded values, node -> error.
 
         A node's error is taken from a line naming it (every talosctl version's form, see
@@ -138,8 +187,13 @@ class Talosctl:
         done = self.run(args, nodes, check=False)
         refused = parse.usage_error(done.stderr) if done.exit_code != 0 else None
         if refused:
-            raise CommandFailed(done.command, done.exit_code, done.stderr, done.stdout,
-                                reason=f"talosctl refused the command line: {refused}")
+            raise CommandFailed(
+                done.command,
+                done.exit_code,
+                done.stderr,
+                done.stdout,
+                reason=f"talosctl refused the command line: {refused}",
+            )
         errors, unnamed = parse.error_items(done.stderr, nodes)
         if done.exit_code != 0 and not errors and not unnamed:  # not about any node
             raise CommandFailed(done.command, done.exit_code, done.stderr, done.stdout)
@@ -195,8 +249,9 @@ class Talosctl:
 
         return self._read(["get", resource, "-o", "json"], nodes, decode)
 
-    def _table(self, args: Sequence[str], nodes: Sequence[str],
-               required: tuple[str, ...]) -> PerNode:
+    def _table(
+        self, args: Sequence[str], nodes: Sequence[str], required: tuple[str, ...]
+    ) -> PerNode:
         """A table read: node -> list of rows (dicts by header name)."""
         what = f"talosctl {' '.join(args)}"
 
@@ -213,14 +268,25 @@ class Talosctl:
 
     def etcd_members(self, nodes: Sequence[str]) -> PerNode:
         """`talosctl etcd members` per node: node -> list of row dicts (by header name)."""
-        return self._table(["etcd", "members"], nodes,
-                           ("ID", "HOSTNAME", "PEER URLS", "CLIENT URLS", "LEARNER"))
+        return self._table(
+            ["etcd", "members"], nodes, ("ID", "HOSTNAME", "PEER URLS", "CLIENT URLS", "LEARNER")
+        )
 
     def etcd_status(self, nodes: Sequence[str]) -> PerNode:
         """`talosctl etcd status` per node (both column sets): node -> row dict."""
-        result = self._table(["etcd", "status"], nodes,
-                             ("MEMBER", "LEADER", "RAFT INDEX", "RAFT TERM", "RAFT APPLIED INDEX",
-                              "LEARNER", "ERRORS"))
+        result = self._table(
+            ["etcd", "status"],
+            nodes,
+            (
+                "MEMBER",
+                "LEADER",
+                "RAFT INDEX",
+                "RAFT TERM",
+                "RAFT APPLIED INDEX",
+                "LEARNER",
+                "ERRORS",
+            ),
+        )
         return PerNode({n: (v[0] if v else None) for n, v in result.values.items()}, result.errors)
 
     def etcd_alarms(self, nodes: Sequence[str]) -> PerNode:

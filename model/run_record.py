@@ -94,8 +94,12 @@ class NodeChange:
     recorded_on_resume: bool = False
 
     def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"from": str(self.source), "to": str(self.to),
-                               "at": stamp(self.at), "action": self.action}
+        out: dict[str, Any] = {
+            "from": str(self.source),
+            "to": str(self.to),
+            "at": stamp(self.at),
+            "action": self.action,
+        }
         if self.boot_before is not None:
             out["boot_before"] = self.boot_before
         if self.boot_after is not None:
@@ -114,8 +118,12 @@ class KubeChange:
     action: str
 
     def to_dict(self) -> dict[str, Any]:
-        return {"from": str(self.source), "to": str(self.to), "at": stamp(self.at),
-                "action": self.action}
+        return {
+            "from": str(self.source),
+            "to": str(self.to),
+            "at": stamp(self.at),
+            "action": self.action,
+        }
 
 
 @dataclass(frozen=True)
@@ -160,11 +168,19 @@ class LockSession:
         return str(self.holder.get("runbook", ""))
 
     def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"holder": dict(self.holder), "warnings": list(self.warnings),
-                               "lease": self.lease}
+        out: dict[str, Any] = {
+            "holder": dict(self.holder),
+            "warnings": list(self.warnings),
+            "lease": self.lease,
+        }
         if self.renewals is not None:
-            out.update({"renewals": self.renewals, "released": self.released,
-                        "renew_errors": list(self.renew_errors)})
+            out.update(
+                {
+                    "renewals": self.renewals,
+                    "released": self.released,
+                    "renew_errors": list(self.renew_errors),
+                }
+            )
         return out
 
 
@@ -211,15 +227,30 @@ class RunRecord:
     rollback: RollbackNote | None = None
 
     @classmethod
-    def new_upgrade(cls, run_id: str, cluster: str, started: datetime, source: Versions,
-                    target: Versions, plan: Mapping[str, Any]) -> RunRecord:
+    def new_upgrade(
+        cls,
+        run_id: str,
+        cluster: str,
+        started: datetime,
+        source: Versions,
+        target: Versions,
+        plan: Mapping[str, Any],
+    ) -> RunRecord:
         """A fresh upgrade record for a plan in its JSON form (model.plan's to_dict)."""
         reader = _Reader(run_id)
         hops = reader.seq(plan.get("hops") or [], "plan.hops")
         plan = copy.deepcopy(dict(plan))
         hops = plan.get("hops") or []
-        return cls(run_id, cluster, "upgrade", started, source, target,
-                   tuple(reader.hop(h, f"plan.hops[{i}]") for i, h in enumerate(hops)), plan)
+        return cls(
+            run_id,
+            cluster,
+            "upgrade",
+            started,
+            source,
+            target,
+            tuple(reader.hop(h, f"plan.hops[{i}]") for i, h in enumerate(hops)),
+            plan,
+        )
 
     # ---- questions ------------------------------------------------------------------------
     @property
@@ -272,12 +303,17 @@ class RunRecord:
     def with_session(self, session: LockSession) -> RunRecord:
         return replace(self, sessions=(*self.sessions, session))
 
-    def with_session_end(self, renewals: int, released: bool,
-                         renew_errors: Sequence[str]) -> RunRecord:
+    def with_session_end(
+        self, renewals: int, released: bool, renew_errors: Sequence[str]
+    ) -> RunRecord:
         if not self.sessions:
             return self
-        last = replace(self.sessions[-1], renewals=renewals, released=released,
-                       renew_errors=tuple(renew_errors))
+        last = replace(
+            self.sessions[-1],
+            renewals=renewals,
+            released=released,
+            renew_errors=tuple(renew_errors),
+        )
         return replace(self, sessions=(*self.sessions[:-1], last))
 
     def with_verified(self, verified: Mapping[str, bool]) -> RunRecord:
@@ -298,19 +334,22 @@ class RunRecord:
 
     def with_rollback_finished(self, at: datetime, verified: Iterable[str]) -> RunRecord:
         assert self.rollback is not None, "the rollback was not started"
-        return replace(self, rollback=replace(self.rollback, finished=at,
-                                              verified=tuple(verified)))
+        return replace(self, rollback=replace(self.rollback, finished=at, verified=tuple(verified)))
 
     # ---- JSON -----------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
-            "run_id": self.run_id, "cluster": self.cluster, "kind": self.kind,
-            "started": stamp(self.started), "plan": copy.deepcopy(dict(self.plan)),
+            "run_id": self.run_id,
+            "cluster": self.cluster,
+            "kind": self.kind,
+            "started": stamp(self.started),
+            "plan": copy.deepcopy(dict(self.plan)),
             "from": self.source.to_dict() if self.source else {},
             "to": self.target.to_dict() if self.target else {},
             "nodes": {n: [c.to_dict() for c in cs] for n, cs in self.nodes.items()},
             "kubernetes_hops": [c.to_dict() for c in self.kube_changes],
-            "backups": {}, "sessions": [s.to_dict() for s in self.sessions],
+            "backups": {},
+            "sessions": [s.to_dict() for s in self.sessions],
         }
         if self.etcd is not None:
             out["backups"]["etcd"] = self.etcd.to_dict()
@@ -365,17 +404,25 @@ class _Reader:
         m = self.mapping(value, where)
         if not m:
             return None
-        return Versions(self.parse(TalosVersion.parse, self.get(m, "talos", f"{where}."),
-                                   f"{where}.talos"),
-                        self.parse(KubeVersion.parse, self.get(m, "kubernetes", f"{where}."),
-                                   f"{where}.kubernetes"))
+        return Versions(
+            self.parse(TalosVersion.parse, self.get(m, "talos", f"{where}."), f"{where}.talos"),
+            self.parse(
+                KubeVersion.parse, self.get(m, "kubernetes", f"{where}."), f"{where}.kubernetes"
+            ),
+        )
 
     def etcd(self, value: Any, where: str) -> EtcdBackup:
         m = self.mapping(value, where)
         try:
-            return EtcdBackup(str(m["path"]), int(m["size_bytes"]), str(m["sha256"]),
-                              str(m["hash"]), int(m["revision"]), int(m["total_keys"]),
-                              str(m["taken_from"]))
+            return EtcdBackup(
+                str(m["path"]),
+                int(m["size_bytes"]),
+                str(m["sha256"]),
+                str(m["hash"]),
+                int(m["revision"]),
+                int(m["total_keys"]),
+                str(m["taken_from"]),
+            )
         except KeyError as e:
             raise self.fail(f"{where}.{e.args[0]}", "missing") from None
         except (TypeError, ValueError) as e:
@@ -389,9 +436,13 @@ class _Reader:
             self.parse(TalosVersion.parse, self.get(m, "to", f"{where}."), f"{where}.to"),
             self.time(self.get(m, "at", f"{where}."), f"{where}.at"),
             str(m.get("action", "upgrade")),
-            None if back in (None, "None") else self.parse(TalosVersion.parse, back,
-                                                           f"{where}.came_back_on"),
-            m.get("boot_before"), m.get("boot_after"), bool(m.get("recorded_on_resume")))
+            None
+            if back in (None, "None")
+            else self.parse(TalosVersion.parse, back, f"{where}.came_back_on"),
+            m.get("boot_before"),
+            m.get("boot_after"),
+            bool(m.get("recorded_on_resume")),
+        )
 
     def kube_change(self, value: Any, where: str) -> KubeChange:
         m = self.mapping(value, where)
@@ -399,7 +450,8 @@ class _Reader:
             self.parse(KubeVersion.parse, self.get(m, "from", f"{where}."), f"{where}.from"),
             self.parse(KubeVersion.parse, self.get(m, "to", f"{where}."), f"{where}.to"),
             self.time(self.get(m, "at", f"{where}."), f"{where}.at"),
-            str(m.get("action", "upgrade")))
+            str(m.get("action", "upgrade")),
+        )
 
     def hop(self, value: Any, where: str) -> PlannedHop:
         m = self.mapping(value, where)
@@ -408,17 +460,24 @@ class _Reader:
             raise self.fail(f"{where}.kind", f"{kind!r} is neither talos nor kubernetes")
         other = "kubernetes" if kind == "talos" else "talos"
         self.get(m, other, f"{where}.")
-        return PlannedHop(kind, str(self.get(m, "from", f"{where}.")),
-                          str(self.get(m, "to", f"{where}.")), dict(m))
+        return PlannedHop(
+            kind,
+            str(self.get(m, "from", f"{where}.")),
+            str(self.get(m, "to", f"{where}.")),
+            dict(m),
+        )
 
     def session(self, value: Any, where: str) -> LockSession:
         m = self.mapping(value, where)
         renewals = m.get("renewals")
-        return LockSession(self.mapping(self.get(m, "holder", f"{where}."), f"{where}.holder"),
-                           tuple(m.get("warnings") or ()), str(m.get("lease", "")),
-                           None if renewals is None else int(renewals),
-                           None if m.get("released") is None else bool(m["released"]),
-                           tuple(m.get("renew_errors") or ()))
+        return LockSession(
+            self.mapping(self.get(m, "holder", f"{where}."), f"{where}.holder"),
+            tuple(m.get("warnings") or ()),
+            str(m.get("lease", "")),
+            None if renewals is None else int(renewals),
+            None if m.get("released") is None else bool(m["released"]),
+            tuple(m.get("renew_errors") or ()),
+        )
 
     def rollback(self, value: Any) -> RollbackNote:
         m = self.mapping(value, "rollback")
@@ -426,10 +485,12 @@ class _Reader:
         if target is None:
             raise self.fail("rollback.to", "empty")
         return RollbackNote(
-            self.time(self.get(m, "started", "rollback."), "rollback.started"), target,
+            self.time(self.get(m, "started", "rollback."), "rollback.started"),
+            target,
             self.etcd(m["etcd"], "rollback.etcd") if m.get("etcd") else None,
             self.time(m["finished"], "rollback.finished") if m.get("finished") else None,
-            tuple(m.get("verified") or ()))
+            tuple(m.get("verified") or ()),
+        )
 
     def record(self, data: Any) -> RunRecord:
         d = self.mapping(data, "the record")
@@ -454,27 +515,42 @@ class _Reader:
         velero = backups.get("velero")
         finished = d.get("finished")
         return RunRecord(
-            run_id=str(d["run_id"]), cluster=str(d["cluster"]), kind=kind,
+            run_id=str(d["run_id"]),
+            cluster=str(d["cluster"]),
+            kind=kind,
             started=self.time(self.get(d, "started", ""), "started"),
-            source=source, target=target,
+            source=source,
+            target=target,
             planned=tuple(self.hop(h, f"plan.hops[{i}]") for i, h in enumerate(hops)),
             plan=copy.deepcopy(dict(plan)),
-            nodes={str(n): tuple(self.node_change(c, f"nodes.{n}[{i}]")
-                                 for i, c in enumerate(self.seq(cs, f"nodes.{n}")))
-                   for n, cs in nodes.items()},
-            kube_changes=tuple(self.kube_change(c, f"kubernetes_hops[{i}]") for i, c in
-                               enumerate(self.seq(d.get("kubernetes_hops") or [],
-                                                  "kubernetes_hops"))),
+            nodes={
+                str(n): tuple(
+                    self.node_change(c, f"nodes.{n}[{i}]")
+                    for i, c in enumerate(self.seq(cs, f"nodes.{n}"))
+                )
+                for n, cs in nodes.items()
+            },
+            kube_changes=tuple(
+                self.kube_change(c, f"kubernetes_hops[{i}]")
+                for i, c in enumerate(self.seq(d.get("kubernetes_hops") or [], "kubernetes_hops"))
+            ),
             etcd=self.etcd(backups["etcd"], "backups.etcd") if backups.get("etcd") else None,
-            velero=(VeleroBackup(str(velero["namespace"]), str(velero["name"]),
-                                 dict(velero.get("status") or {})) if velero else None),
-            sessions=tuple(self.session(s, f"sessions[{i}]") for i, s in
-                           enumerate(self.seq(d.get("sessions") or [], "sessions"))),
+            velero=(
+                VeleroBackup(
+                    str(velero["namespace"]), str(velero["name"]), dict(velero.get("status") or {})
+                )
+                if velero
+                else None
+            ),
+            sessions=tuple(
+                self.session(s, f"sessions[{i}]")
+                for i, s in enumerate(self.seq(d.get("sessions") or [], "sessions"))
+            ),
             verified=dict(d["verified"]) if d.get("verified") is not None else None,
             # the old stand-in record said "finished": "n/a": a rollback stand-in has no end
-            finished=(self.time(finished, "finished")
-                      if finished and finished != "n/a" else None),
-            rollback=self.rollback(d["rollback"]) if d.get("rollback") else None)
+            finished=(self.time(finished, "finished") if finished and finished != "n/a" else None),
+            rollback=self.rollback(d["rollback"]) if d.get("rollback") else None,
+        )
 
 
 def resume_candidate(records: Sequence[RunRecord], run_prefix: str) -> RunRecord | None:

@@ -30,8 +30,10 @@ WIPES_BEFORE = TalosVersion.parse("v1.8.0")  # older installers wipe without --p
 DRAIN_TIMEOUT = 300.0  # talosctl's --drain-timeout default (nodedrain.DefaultDrainTimeout)
 
 NODE_DRAINS = "the node (its upgrade sequence cordons and drains it; it uncordons after booting)"
-CLIENT_DRAINS = ("talosctl (client-side cordon and drain, then reboot, wait for Ready and "
-                 "uncordon: the v1.13+ upgrade API)")
+CLIENT_DRAINS = (
+    "talosctl (client-side cordon and drain, then reboot, wait for Ready and "
+    "uncordon: the v1.13+ upgrade API)"
+)
 
 
 @dataclass(frozen=True)
@@ -49,8 +51,14 @@ class UpgradeCall:
         return f"talosctl {' '.join(self.args)} -n {address}"
 
 
-def upgrade_call(client: TalosVersion | None, node: TalosVersion, image: str, *,
-                 preserve: bool = True, reboot_timeout: float = 600.0) -> UpgradeCall:
+def upgrade_call(
+    client: TalosVersion | None,
+    node: TalosVersion,
+    image: str,
+    *,
+    preserve: bool = True,
+    reboot_timeout: float = 600.0,
+) -> UpgradeCall:
     """The upgrade of a node running `node` with talosctl `client` (None: not known yet,
     taken as a client older than v1.13)."""
     args = ["upgrade", "--image", image]
@@ -63,5 +71,9 @@ def upgrade_call(client: TalosVersion | None, node: TalosVersion, image: str, *,
         return UpgradeCall((*args, "--drain=false", "--wait=false"), NODE_DRAINS, False, 60.0)
     wait = f"{int(reboot_timeout)}s"
     # the tracker's --timeout covers the reboot; uncordon waits for Ready within it again
-    return UpgradeCall((*args, "--drain", "--wait", "--timeout", wait), CLIENT_DRAINS, True,
-                       DRAIN_TIMEOUT + 2 * reboot_timeout + 60.0)
+    return UpgradeCall(
+        (*args, "--drain", "--wait", "--timeout", wait),
+        CLIENT_DRAINS,
+        True,
+        DRAIN_TIMEOUT + 2 * reboot_timeout + 60.0,
+    )

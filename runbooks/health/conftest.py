@@ -37,22 +37,31 @@ def health_snapshot(request: pytest.FixtureRequest) -> ClusterSnapshot:
     """
     with allure.step("observe the cluster (talosctl + Kubernetes API)"):
         try:
-            observe_cluster: Callable[[], ClusterSnapshot] = \
-                request.getfixturevalue("observe_cluster")
+            observe_cluster: Callable[[], ClusterSnapshot] = request.getfixturevalue(
+                "observe_cluster"
+            )
             snap = observe_cluster()
         except DriverError as e:
-            request.session.shouldfail = (f"harness error, no check could run: "
-                                          f"{type(e).__name__}: {e}")
+            request.session.shouldfail = (
+                f"harness error, no check could run: {type(e).__name__}: {e}"
+            )
             raise
     pytestconfig = request.config
-    allure.attach(json.dumps(snap.to_dict(), indent=2, default=str),
-                  "snapshot the verdicts were made from", allure.attachment_type.JSON)
+    allure.attach(
+        json.dumps(snap.to_dict(), indent=2, default=str),
+        "snapshot the verdicts were made from",
+        allure.attachment_type.JSON,
+    )
     talos = {n.name: str(n.talos_version) for n in snap.nodes if n.talos_version is not None}
-    kubelets = {n.name: str(n.kubelet_version) for n in snap.k8s_nodes
-                if n.kubelet_version is not None}
+    kubelets = {
+        n.name: str(n.kubelet_version) for n in snap.k8s_nodes if n.kubelet_version is not None
+    }
     record_environment(
-        pytestconfig, **{
+        pytestconfig,
+        **{
             "talos.running": _versions(talos),
             "kubernetes.apiserver": str(snap.api_server_version or "unknown"),
-            "kubernetes.kubelet": _versions(kubelets)})
+            "kubernetes.kubelet": _versions(kubelets),
+        },
+    )
     return snap

@@ -30,8 +30,11 @@ def test_health(check: str, health_snapshot: ClusterSnapshot, expectation: Expec
     allure.dynamic.description(f"`{spec.name}`: {(spec.func.__doc__ or spec.title).strip()}")
     allure.dynamic.label("category", spec.category.value)
     findings = spec(health_snapshot, expectation)
-    allure.attach(json.dumps([f.to_dict() for f in findings], indent=2), "verdict",
-                  allure.attachment_type.JSON)
+    allure.attach(
+        json.dumps([f.to_dict() for f in findings], indent=2),
+        "verdict",
+        allure.attachment_type.JSON,
+    )
     if spec.advisory:
         for f in findings:
             warnings.warn(str(f), stacklevel=1)

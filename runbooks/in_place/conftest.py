@@ -26,8 +26,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     upgrade.order_items(config, items)
 
 
-def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: pytest.Config
-                            ) -> None:
+def pytest_terminal_summary(
+    terminalreporter: pytest.TerminalReporter, config: pytest.Config
+) -> None:
     if upgrade.PLAN in config.stash and config.getoption("--plan"):
         terminalreporter.section("upgrade plan (nothing was changed)")
         terminalreporter.write_line(upgrade.get_plan(config).describe(client_version(config)))

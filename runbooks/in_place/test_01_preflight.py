@@ -37,8 +37,11 @@ def test_plan_is_valid(plan: UpgradePlan, talosctl_client: TalosVersion | None) 
     order = [n.name for n in plan.nodes.in_order]
     assert order[-1] == plan.nodes.primary.name, "the primary control plane must be upgraded last"
     workers = {n.name for n in plan.nodes.workers}
-    first_cp = next(i for i, n in enumerate(order) if n not in workers) if workers != set(order) \
+    first_cp = (
+        next(i for i, n in enumerate(order) if n not in workers)
+        if workers != set(order)
         else len(order)
+    )
     assert all(n in workers for n in order[:first_cp]), "workers must come before control planes"
     for hop in plan.talos_hops:
         assert hop.image.endswith(f":{hop.to_version}"), f"installer image {hop.image} vs {hop}"
@@ -60,15 +63,21 @@ def test_cluster_healthy(session: Session, plan: UpgradePlan) -> None:
     """The whole health gate passes (every check), against the profile or a resumed run"""
     if session.record.resumed:
         # an interrupted session may have left a node mid-reboot: give it time to come back
-        waited = wait_until(session.look, lambda sn: _health(session, plan, sn),
-                            timeout=session.timeouts.node_ready,
-                            what="cluster healthy before resuming the interrupted run").value
+        waited = wait_until(
+            session.look,
+            lambda sn: _health(session, plan, sn),
+            timeout=session.timeouts.node_ready,
+            what="cluster healthy before resuming the interrupted run",
+        ).value
         assert waited is not None
         snap = waited
     else:
         snap = session.look()
-    allure.attach(json.dumps(snap.to_dict(), indent=2, default=str), "snapshot before",
-                  allure.attachment_type.JSON)
+    allure.attach(
+        json.dumps(snap.to_dict(), indent=2, default=str),
+        "snapshot before",
+        allure.attachment_type.JSON,
+    )
     assert_no_findings(_health(session, plan, snap), "cluster health before the upgrade")
 
 
@@ -84,14 +93,18 @@ def test_cluster_matches_profile(session: Session, plan: UpgradePlan) -> None:
         if obs is None or obs.talos_version is None:
             problems.append(f"{node.name}: Talos version unknown ({obs.apid_error if obs else ''})")
         elif obs.talos_version not in talos_path(plan):
-            problems.append(f"{node.name}: runs Talos {obs.talos_version}, the profile says "
-                            f"{session.profile.talos.version} (plan path: "
-                            f"{', '.join(map(str, talos_path(plan)))})")
+            problems.append(
+                f"{node.name}: runs Talos {obs.talos_version}, the profile says "
+                f"{session.profile.talos.version} (plan path: "
+                f"{', '.join(map(str, talos_path(plan)))})"
+            )
     extra = k8s_names - {n.name for n in session.profile.all_nodes}
     problems += [f"{name}: a Kubernetes node the profile does not list" for name in sorted(extra)]
     if snap.api_server_version not in kube_path(plan):
-        problems.append(f"API server runs Kubernetes {snap.api_server_version}, the profile says "
-                        f"{session.profile.talos.kubernetes}")
+        problems.append(
+            f"API server runs Kubernetes {snap.api_server_version}, the profile says "
+            f"{session.profile.talos.kubernetes}"
+        )
     assert not problems, "the cluster does not match the profile:\n  " + "\n  ".join(problems)
 
 
@@ -100,12 +113,14 @@ def test_installer_images_exist(plan: UpgradePlan, factory: Factory) -> None:
     missing = []
     for hop in plan.talos_hops:
         ok, detail = factory.installer_exists(hop.image)
-        allure.attach(f"{hop.image}: {detail}", f"installer {hop.to_version}",
-                      allure.attachment_type.TEXT)
+        allure.attach(
+            f"{hop.image}: {detail}", f"installer {hop.to_version}", allure.attachment_type.TEXT
+        )
         if not ok:
             missing.append(f"{hop.image}: {detail}")
-    assert not missing, ("installer images missing from the Image Factory:\n  "
-                         + "\n  ".join(missing))
+    assert not missing, "installer images missing from the Image Factory:\n  " + "\n  ".join(
+        missing
+    )
 
 
 def test_talosctl_not_older_than_target(talos: Talosctl, plan: UpgradePlan) -> None:
@@ -114,7 +129,8 @@ def test_talosctl_not_older_than_target(talos: Talosctl, plan: UpgradePlan) -> N
     allure.attach(str(client), "talosctl client version", allure.attachment_type.TEXT)
     assert client >= plan.target_talos, (
         f"talosctl {client} is older than the target Talos {plan.target_talos}: install "
-        f"talosctl {plan.target_talos} or newer first")
+        f"talosctl {plan.target_talos} or newer first"
+    )
 
 
 def test_no_flux_reconciliation_in_progress(session: Session) -> None:
@@ -143,8 +159,12 @@ def test_rollback_path_exists(plan: UpgradePlan, factory: Factory, catalog: Cata
     ok, detail = factory.installer_exists(back)
     assert ok, f"no way back: the current installer {back} is not in the Image Factory ({detail})"
     problem = catalog.can_upgrade_host(first.to_version, plan.current_talos)
-    assert problem is None, (f"no way back from {first.to_version} to {plan.current_talos}: "
-                             f"{problem}")
-    allure.attach(f"A/B rollback to {plan.current_talos} ('talosctl rollback') after the first "
-                  f"hop; explicit reinstall from {back} otherwise", "rollback path",
-                  allure.attachment_type.TEXT)
+    assert problem is None, (
+        f"no way back from {first.to_version} to {plan.current_talos}: {problem}"
+    )
+    allure.attach(
+        f"A/B rollback to {plan.current_talos} ('talosctl rollback') after the first "
+        f"hop; explicit reinstall from {back} otherwise",
+        "rollback path",
+        allure.attachment_type.TEXT,
+    )

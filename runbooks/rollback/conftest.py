@@ -23,13 +23,18 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     upgrade.order_items(config, items)
 
 
-def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: pytest.Config
-                            ) -> None:
+def pytest_terminal_summary(
+    terminalreporter: pytest.TerminalReporter, config: pytest.Config
+) -> None:
     if upgrade.PLAN in config.stash and config.getoption("--plan"):
         terminalreporter.section("rollback plan (nothing was changed)")
-        terminalreporter.write_line(rollback.describe(upgrade.get_plan(config),
-                                                      config.stash[rollback.RECORD].current,
-                                                      client_version(config)))
+        terminalreporter.write_line(
+            rollback.describe(
+                upgrade.get_plan(config),
+                config.stash[rollback.RECORD].current,
+                client_version(config),
+            )
+        )
     upgrade.lock_summary(terminalreporter, config)
 
 

@@ -40,8 +40,9 @@ def test_worker_ready(session: Session, talos_step: tuple[TalosHop, NodeRef]) ->
     wait_node_ready(session, node)
 
 
-def test_cluster_gate_after_worker(session: Session, plan: UpgradePlan,
-                                   talos_step: tuple[TalosHop, NodeRef]) -> None:
+def test_cluster_gate_after_worker(
+    session: Session, plan: UpgradePlan, talos_step: tuple[TalosHop, NodeRef]
+) -> None:
     """The whole health gate before the next node, every node on the version it should run now"""
     hop, node = talos_step
     cluster_gate(session, plan, hop, node, strict=False)

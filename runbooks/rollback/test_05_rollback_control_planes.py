@@ -70,8 +70,9 @@ def test_etcd_caught_up_after(session: Session, cp_step: tuple[TalosHop, NodeRef
     etcd_caught_up(session, node)
 
 
-def test_cluster_gate_after_control_plane(session: Session, plan: UpgradePlan,
-                                          cp_step: tuple[TalosHop, NodeRef]) -> None:
+def test_cluster_gate_after_control_plane(
+    session: Session, plan: UpgradePlan, cp_step: tuple[TalosHop, NodeRef]
+) -> None:
     """The whole health gate before the next node, every node on the version it should run now"""
     hop, node = cp_step
     cluster_gate(session, plan, hop, node, strict=False)
