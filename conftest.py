@@ -3,5 +3,5 @@ pytest_plugins = [
     "fixtures.cluster",
     "fixtures.evidence",
     "fixtures.ordering",
-    "fixtures.steps",
+    "fixtures.upgrade",
 ]

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 
+from model.plan import installer_image
 from model.profile import Profile, UnknownName
 from model.roles import Role
 from model.versions import KubeVersion, TalosVersion
@@ -122,4 +123,4 @@ class Expectation:
 
     def installer_image(self, version: TalosVersion) -> str:
         """The Image Factory installer for the expected schematic at `version`."""
-        return f"{self.factory_host}/installer/{self.schematic}:{version}"
+        return installer_image(self.factory_host, self.schematic, version)

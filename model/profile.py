@@ -12,8 +12,6 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from pydantic import (
-    BaseModel,
-    ConfigDict,
     Field,
     StrictBool,
     ValidationError,
@@ -24,20 +22,28 @@ from pydantic import (
 
 from model.profile_errors import ProfileError, describe, display_path, kind_of, read_yaml
 from model.profile_fields import (
-    GO_DURATION,
     HEX64,
     NAME,
-    Duration,
+    Frozen,
     KubeVersionField,
-    SecretRefField,
     TalosVersionField,
     check_http_url,
     normal_ip,
     parse_duration,
     resolve_path,
 )
+from model.profile_sections import (
+    Backups,
+    Flux,
+    Health,
+    Lab,
+    Proxmox,
+    Target,
+    Timeouts,
+    Upgrade,
+    Velero,
+)
 from model.roles import Role
-from model.versions import TalosVersion
 
 __all__ = [
     "Backups",
@@ -70,14 +76,10 @@ class UnknownName(KeyError):
         return str(self.args[0]) if self.args else ""
 
 
-class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-
 # --------------------------------------------------------------------------- talos
 
 
-class Factory(_Frozen):
+class Factory(Frozen):
     """The Image Factory the nodes' images come from, and what the schematic contains."""
 
     url: str = "https://factory.talos.dev"
@@ -101,12 +103,8 @@ class Factory(_Frozen):
         """The registry host for installer images, e.g. ``factory.talos.dev``."""
         return urlsplit(self.url).netloc
 
-    def installer_image(self, version: TalosVersion) -> str:
-        """The installer image, e.g. ``factory.talos.dev/installer/<schematic>:v1.9.4``."""
-        return f"{self.host}/installer/{self.schematic}:{version}"
 
-
-class Talos(_Frozen):
+class Talos(Frozen):
     """Talos and Kubernetes as the cluster runs them now, and how to reach them."""
 
     version: TalosVersionField
@@ -133,7 +131,7 @@ class Talos(_Frozen):
 # --------------------------------------------------------------------------- nodes
 
 
-class Node(_Frozen):
+class Node(Frozen):
     """One machine. Its role comes from the list it is in (control_plane or workers)."""
 
     name: str
@@ -166,7 +164,7 @@ class Node(_Frozen):
         return self.address or self.name
 
 
-class Nodes(_Frozen):
+class Nodes(Frozen):
     """The control planes and workers, in profile order."""
 
     control_plane: tuple[Node, ...] = Field(default=(), validate_default=True)
@@ -249,122 +247,10 @@ class Nodes(_Frozen):
         return self
 
 
-# --------------------------------------------------------------------------- upgrade
-
-
-class Target(_Frozen):
-    """The versions the cluster should run after the upgrade (None: keep the current one)."""
-
-    talos: TalosVersionField | None = None
-    kubernetes: KubeVersionField | None = None
-
-
-class Timeouts(_Frozen):
-    """Deadlines in seconds; YAML accepts ``60s``, ``10m``, ``1h30m`` or a number of seconds."""
-
-    reboot: Duration = 600.0
-    node_ready: Duration = 300.0
-    etcd: Duration = 300.0
-    kubernetes: Duration = 1800.0
-    backup: Duration = 1800.0
-
-
-class Upgrade(_Frozen):
-    """What to upgrade to, and how patient to be."""
-
-    target: Target = Target()
-    timeouts: Timeouts = Timeouts()
-    single_control_plane_ack: bool = False
-    preserve: bool = True
-    lock_seconds: int = Field(default=300, ge=10)  # cluster lock lease duration
-
-
-# --------------------------------------------------------------------------- backups etc.
-
-
-class Velero(_Frozen):
-    """How to take the Velero backup before the upgrade."""
-
-    namespace: str = "velero"
-    exclude_namespaces: tuple[str, ...] = ()
-    default_volumes_to_fs_backup: bool = False
-    ttl: str = "720h0m0s"
-    storage_location: str | None = None
-
-    @field_validator("ttl")
-    @classmethod
-    def _ttl(cls, value: str) -> str:
-        if not GO_DURATION.match(value):
-            raise ValueError(f"{value!r} is not a Go duration (expected e.g. 720h0m0s)")
-        return value
-
-
-class Backups(_Frozen):
-    """Backups taken before the first reboot."""
-
-    velero: Velero | None = None
-    etcd_snapshot_dir: Path = Field(default=Path("backups"), validate_default=True)
-
-    @field_validator("etcd_snapshot_dir")
-    @classmethod
-    def _dir(cls, value: Path, info: ValidationInfo) -> Path:
-        return resolve_path(value, info)
-
-
-class Flux(_Frozen):
-    """Whether the cluster is managed by Flux (its Kustomizations/HelmReleases must be Ready)."""
-
-    enabled: bool = False
-
-
-class Health(_Frozen):
-    """Tuning for the health checks."""
-
-    pod_allowlist: tuple[str, ...] = ()
-    max_raft_index_spread: int = Field(default=50, ge=0)
-    k8s_api: str | None = None
-
-    @field_validator("pod_allowlist")
-    @classmethod
-    def _allowlist(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        for entry in value:
-            ns, sep, name = entry.partition("/")
-            if not sep or not ns or not name or "/" in name:
-                raise ValueError(
-                    f"{entry!r} is not of the form namespace/name-prefix (globs allowed)"
-                )
-        return value
-
-
-class Proxmox(_Frozen):
-    """The Proxmox VE host the nodes run on (for the template-rebuild runbook)."""
-
-    api: str
-    node: str
-    token: SecretRefField
-    template_vmid: int
-    tags: tuple[str, ...] = ()
-
-    @field_validator("api")
-    @classmethod
-    def _api(cls, value: str) -> str:
-        return check_http_url(value)
-
-
-class Lab(BaseModel):
-    """Settings for the emulated lab. Extra keys are allowed: the lab owns this section."""
-
-    model_config = ConfigDict(frozen=True, extra="allow")
-
-    timings: dict[str, float] = Field(default_factory=dict)
-    scale: float = Field(default=1.0, gt=0)
-    workers: int | None = Field(default=None, ge=0)
-
-
 # --------------------------------------------------------------------------- profile
 
 
-class Profile(_Frozen):
+class Profile(Frozen):
     """A whole cluster profile. ``path`` is the file it was loaded from."""
 
     name: str

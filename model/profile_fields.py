@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Annotated
 from urllib.parse import urlsplit
 
-from pydantic import PlainSerializer, PlainValidator, ValidationInfo
+from pydantic import BaseModel, ConfigDict, PlainSerializer, PlainValidator, ValidationInfo
 
 from model.secrets import SecretRef
 from model.versions import KubeVersion, TalosVersion
@@ -89,3 +89,9 @@ TalosVersionField = Annotated[TalosVersion, PlainValidator(_talos_version), Plai
 KubeVersionField = Annotated[KubeVersion, PlainValidator(_kube_version), PlainSerializer(str)]
 SecretRefField = Annotated[SecretRef, PlainValidator(SecretRef.parse), PlainSerializer(str)]
 Duration = Annotated[float, PlainValidator(parse_duration)]
+
+
+class Frozen(BaseModel):
+    """A profile model: frozen, unknown fields rejected."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")

@@ -11,16 +11,47 @@ they started, whatever the format their writer used.
 from __future__ import annotations
 
 import copy
-import dataclasses
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from model.versions import KubeVersion, TalosVersion
+from model.record_parts import (
+    TIME_FORMATS,
+    EtcdBackup,
+    HopStart,
+    KubeChange,
+    LockSession,
+    NodeChange,
+    PlannedHop,
+    RollbackNote,
+    VeleroBackup,
+    Versions,
+    stamp,
+)
+from model.versions import TalosVersion
+
+__all__ = [
+    "EtcdBackup",
+    "HopStart",
+    "KubeChange",
+    "LockSession",
+    "NodeChange",
+    "PlannedHop",
+    "RecordError",
+    "RollbackNote",
+    "RunRecord",
+    "VeleroBackup",
+    "Versions",
+    "compact_stamp",
+    "now",
+    "parse_time",
+    "resume_candidate",
+    "stamp",
+    "undo_candidate",
+]
 
 Kind = Literal["upgrade", "rollback"]
-_TIME_FORMATS = ("%Y-%m-%dT%H:%M:%SZ", "%Y%m%dT%H%M%SZ")
 
 
 class RecordError(ValueError):
@@ -31,177 +62,19 @@ def now() -> datetime:
     return datetime.now(UTC).replace(microsecond=0)
 
 
-def stamp(at: datetime) -> str:
-    """The record's time format (UTC, seconds): 2026-12-07T10:08:49Z."""
-    return at.astimezone(UTC).strftime(_TIME_FORMATS[0])
-
-
 def compact_stamp(at: datetime) -> str:
     """The form used in run ids and file names: 20261207T100849Z."""
-    return at.astimezone(UTC).strftime(_TIME_FORMATS[1])
+    return at.astimezone(UTC).strftime(TIME_FORMATS[1])
 
 
 def parse_time(text: str) -> datetime:
     """A record time in either format the harness has written; ValueError otherwise."""
-    for fmt in _TIME_FORMATS:
+    for fmt in TIME_FORMATS:
         try:
             return datetime.strptime(text, fmt).replace(tzinfo=UTC)
         except ValueError:
             continue
     raise ValueError(f"not a time: {text!r} (expected e.g. 2026-12-07T10:08:49Z)")
-
-
-@dataclass(frozen=True)
-class Versions:
-    talos: TalosVersion
-    kubernetes: KubeVersion
-
-    def to_dict(self) -> dict[str, str]:
-        return {"talos": str(self.talos), "kubernetes": str(self.kubernetes)}
-
-
-@dataclass(frozen=True)
-class PlannedHop:
-    """One hop as the plan wrote it (model.plan's to_dict): enough to undo it."""
-
-    kind: Literal["talos", "kubernetes"]
-    source: str  # "from"
-    to: str
-    raw: Mapping[str, Any]  # the plan's whole entry (image, nodes, commands), kept as written
-
-    @property
-    def kubernetes(self) -> KubeVersion:
-        """For a Talos hop: the Kubernetes it ran with."""
-        return KubeVersion.parse(str(self.raw["kubernetes"]))
-
-    @property
-    def talos(self) -> TalosVersion:
-        """For a Kubernetes hop: the Talos it ran on."""
-        return TalosVersion.parse(str(self.raw["talos"]))
-
-
-@dataclass(frozen=True)
-class NodeChange:
-    """One change of a node's Talos: upgrade, rollback (A/B) or reinstall."""
-
-    source: TalosVersion  # "from"
-    to: TalosVersion
-    at: datetime
-    action: str
-    came_back_on: TalosVersion | None = None
-    boot_before: str | None = None
-    boot_after: str | None = None
-    recorded_on_resume: bool = False
-
-    def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {
-            "from": str(self.source),
-            "to": str(self.to),
-            "at": stamp(self.at),
-            "action": self.action,
-        }
-        if self.boot_before is not None:
-            out["boot_before"] = self.boot_before
-        if self.boot_after is not None:
-            out["boot_after"] = self.boot_after
-        out["came_back_on"] = str(self.came_back_on) if self.came_back_on else None
-        if self.recorded_on_resume:
-            out["recorded_on_resume"] = True
-        return out
-
-
-@dataclass(frozen=True)
-class KubeChange:
-    source: KubeVersion
-    to: KubeVersion
-    at: datetime
-    action: str
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "from": str(self.source),
-            "to": str(self.to),
-            "at": stamp(self.at),
-            "action": self.action,
-        }
-
-
-@dataclass(frozen=True)
-class EtcdBackup:
-    """A verified etcd snapshot, saved outside the cluster."""
-
-    path: str
-    size_bytes: int
-    sha256: str
-    hash: str
-    revision: int
-    total_keys: int
-    taken_from: str
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-
-@dataclass(frozen=True)
-class VeleroBackup:
-    namespace: str
-    name: str
-    status: Mapping[str, Any]
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"namespace": self.namespace, "name": self.name, "status": dict(self.status)}
-
-
-@dataclass(frozen=True)
-class LockSession:
-    """One session that held the cluster lock for this run, and how it ended."""
-
-    holder: Mapping[str, Any]
-    warnings: tuple[str, ...] = ()
-    lease: str = ""
-    renewals: int | None = None
-    released: bool | None = None
-    renew_errors: tuple[str, ...] = ()
-
-    @property
-    def runbook(self) -> str:
-        return str(self.holder.get("runbook", ""))
-
-    def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {
-            "holder": dict(self.holder),
-            "warnings": list(self.warnings),
-            "lease": self.lease,
-        }
-        if self.renewals is not None:
-            out.update(
-                {
-                    "renewals": self.renewals,
-                    "released": self.released,
-                    "renew_errors": list(self.renew_errors),
-                }
-            )
-        return out
-
-
-@dataclass(frozen=True)
-class RollbackNote:
-    """A rollback of this run: where it goes, its own etcd snapshot, when it finished."""
-
-    started: datetime
-    to: Versions
-    etcd: EtcdBackup | None = None
-    finished: datetime | None = None
-    verified: tuple[str, ...] = ()
-
-    def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"started": stamp(self.started), "to": self.to.to_dict()}
-        if self.etcd is not None:
-            out["etcd"] = self.etcd.to_dict()
-        if self.finished is not None:
-            out["finished"] = stamp(self.finished)
-            out["verified"] = list(self.verified)
-        return out
 
 
 @dataclass(frozen=True)
@@ -225,6 +98,7 @@ class RunRecord:
     verified: Mapping[str, bool] | None = None
     finished: datetime | None = None
     rollback: RollbackNote | None = None
+    hop_starts: Mapping[str, HopStart] = field(default_factory=dict)
 
     @classmethod
     def new_upgrade(
@@ -237,19 +111,11 @@ class RunRecord:
         plan: Mapping[str, Any],
     ) -> RunRecord:
         """A fresh upgrade record for a plan in its JSON form (model.plan's to_dict)."""
-        reader = _Reader(run_id)
-        hops = reader.seq(plan.get("hops") or [], "plan.hops")
+        from model.record_reader import read_hops
+
         plan = copy.deepcopy(dict(plan))
-        hops = plan.get("hops") or []
         return cls(
-            run_id,
-            cluster,
-            "upgrade",
-            started,
-            source,
-            target,
-            tuple(reader.hop(h, f"plan.hops[{i}]") for i, h in enumerate(hops)),
-            plan,
+            run_id, cluster, "upgrade", started, source, target, read_hops(plan, run_id), plan
         )
 
     # ---- questions ------------------------------------------------------------------------
@@ -269,6 +135,20 @@ class RunRecord:
 
     def changes_of(self, node: str) -> tuple[NodeChange, ...]:
         return self.nodes.get(node, ())
+
+    def rebooted_toward(self, node: str, to: TalosVersion) -> bool:
+        """This run rebooted the node to install `to` (its latest change, with a new boot ID)."""
+        changes = self.changes_of(node)
+        return bool(changes) and changes[-1].to == to and changes[-1].boot_after is not None
+
+    def hop_start(self, source: TalosVersion, to: TalosVersion) -> HopStart | None:
+        return self.hop_starts.get(HopStart.key(source, to))
+
+    def with_hop_start(self, source: TalosVersion, to: TalosVersion, start: HopStart) -> RunRecord:
+        """Note what the cluster ran when the hop began (once: the first note stands)."""
+        if self.hop_start(source, to) is not None:
+            return self
+        return replace(self, hop_starts={**self.hop_starts, HopStart.key(source, to): start})
 
     def has_node_change(self, node: str, to: TalosVersion) -> bool:
         return any(c.to == to for c in self.changes_of(node))
@@ -359,6 +239,8 @@ class RunRecord:
             out["verified"] = dict(self.verified)
         if self.finished is not None:
             out["finished"] = stamp(self.finished)
+        if self.hop_starts:
+            out["hop_starts"] = {k: h.to_dict() for k, h in self.hop_starts.items()}
         if self.rollback is not None:
             out["rollback"] = self.rollback.to_dict()
         return out
@@ -366,191 +248,9 @@ class RunRecord:
     @classmethod
     def from_dict(cls, data: Any, source: str) -> RunRecord:
         """Read a record's JSON form; RecordError naming `source` and the field otherwise."""
-        return _Reader(source).record(data)
+        from model.record_reader import read_record
 
-
-class _Reader:
-    def __init__(self, source: str) -> None:
-        self.source = source
-
-    def fail(self, where: str, why: str) -> RecordError:
-        return RecordError(f"{self.source}: {where}: {why}")
-
-    def get(self, data: Mapping[str, Any], key: str, where: str) -> Any:
-        if key not in data:
-            raise self.fail(f"{where}{key}", "missing")
-        return data[key]
-
-    def mapping(self, value: Any, where: str) -> Mapping[str, Any]:
-        if not isinstance(value, Mapping):
-            raise self.fail(where, f"must be a mapping, not {type(value).__name__}")
-        return value
-
-    def seq(self, value: Any, where: str) -> list[Any]:
-        if not isinstance(value, list):
-            raise self.fail(where, f"must be a list, not {type(value).__name__}")
-        return value
-
-    def parse(self, fn: Any, value: Any, where: str) -> Any:
-        try:
-            return fn(str(value))
-        except ValueError as e:
-            raise self.fail(where, str(e)) from None
-
-    def time(self, value: Any, where: str) -> datetime:
-        return self.parse(parse_time, value, where)  # type: ignore[no-any-return]
-
-    def versions(self, value: Any, where: str) -> Versions | None:
-        m = self.mapping(value, where)
-        if not m:
-            return None
-        return Versions(
-            self.parse(TalosVersion.parse, self.get(m, "talos", f"{where}."), f"{where}.talos"),
-            self.parse(
-                KubeVersion.parse, self.get(m, "kubernetes", f"{where}."), f"{where}.kubernetes"
-            ),
-        )
-
-    def etcd(self, value: Any, where: str) -> EtcdBackup:
-        m = self.mapping(value, where)
-        try:
-            return EtcdBackup(
-                str(m["path"]),
-                int(m["size_bytes"]),
-                str(m["sha256"]),
-                str(m["hash"]),
-                int(m["revision"]),
-                int(m["total_keys"]),
-                str(m["taken_from"]),
-            )
-        except KeyError as e:
-            raise self.fail(f"{where}.{e.args[0]}", "missing") from None
-        except (TypeError, ValueError) as e:
-            raise self.fail(where, str(e)) from None
-
-    def node_change(self, value: Any, where: str) -> NodeChange:
-        m = self.mapping(value, where)
-        back = m.get("came_back_on")
-        return NodeChange(
-            self.parse(TalosVersion.parse, self.get(m, "from", f"{where}."), f"{where}.from"),
-            self.parse(TalosVersion.parse, self.get(m, "to", f"{where}."), f"{where}.to"),
-            self.time(self.get(m, "at", f"{where}."), f"{where}.at"),
-            str(m.get("action", "upgrade")),
-            None
-            if back in (None, "None")
-            else self.parse(TalosVersion.parse, back, f"{where}.came_back_on"),
-            m.get("boot_before"),
-            m.get("boot_after"),
-            bool(m.get("recorded_on_resume")),
-        )
-
-    def kube_change(self, value: Any, where: str) -> KubeChange:
-        m = self.mapping(value, where)
-        return KubeChange(
-            self.parse(KubeVersion.parse, self.get(m, "from", f"{where}."), f"{where}.from"),
-            self.parse(KubeVersion.parse, self.get(m, "to", f"{where}."), f"{where}.to"),
-            self.time(self.get(m, "at", f"{where}."), f"{where}.at"),
-            str(m.get("action", "upgrade")),
-        )
-
-    def hop(self, value: Any, where: str) -> PlannedHop:
-        m = self.mapping(value, where)
-        kind = self.get(m, "kind", f"{where}.")
-        if kind not in ("talos", "kubernetes"):
-            raise self.fail(f"{where}.kind", f"{kind!r} is neither talos nor kubernetes")
-        other = "kubernetes" if kind == "talos" else "talos"
-        self.get(m, other, f"{where}.")
-        return PlannedHop(
-            kind,
-            str(self.get(m, "from", f"{where}.")),
-            str(self.get(m, "to", f"{where}.")),
-            dict(m),
-        )
-
-    def session(self, value: Any, where: str) -> LockSession:
-        m = self.mapping(value, where)
-        renewals = m.get("renewals")
-        return LockSession(
-            self.mapping(self.get(m, "holder", f"{where}."), f"{where}.holder"),
-            tuple(m.get("warnings") or ()),
-            str(m.get("lease", "")),
-            None if renewals is None else int(renewals),
-            None if m.get("released") is None else bool(m["released"]),
-            tuple(m.get("renew_errors") or ()),
-        )
-
-    def rollback(self, value: Any) -> RollbackNote:
-        m = self.mapping(value, "rollback")
-        target = self.versions(self.get(m, "to", "rollback."), "rollback.to")
-        if target is None:
-            raise self.fail("rollback.to", "empty")
-        return RollbackNote(
-            self.time(self.get(m, "started", "rollback."), "rollback.started"),
-            target,
-            self.etcd(m["etcd"], "rollback.etcd") if m.get("etcd") else None,
-            self.time(m["finished"], "rollback.finished") if m.get("finished") else None,
-            tuple(m.get("verified") or ()),
-        )
-
-    def record(self, data: Any) -> RunRecord:
-        d = self.mapping(data, "the record")
-        for key in ("run_id", "cluster", "nodes"):
-            self.get(d, key, "")
-        source = self.versions(d.get("from") or {}, "from")
-        target = self.versions(d.get("to") or {}, "to")
-        kind: Kind
-        raw_kind = d.get("kind") or ("upgrade" if target is not None else "rollback")
-        if raw_kind == "upgrade":
-            kind = "upgrade"
-        elif raw_kind == "rollback":
-            kind = "rollback"
-        else:
-            raise self.fail("kind", f"{raw_kind!r} is neither upgrade nor rollback")
-        if kind == "upgrade" and target is None:
-            raise self.fail("to", "an upgrade's record names the versions it went to")
-        plan = self.mapping(d.get("plan") or {}, "plan")
-        hops = self.seq(plan.get("hops") or [], "plan.hops")
-        nodes = self.mapping(d["nodes"], "nodes")
-        backups = self.mapping(d.get("backups") or {}, "backups")
-        velero = backups.get("velero")
-        finished = d.get("finished")
-        return RunRecord(
-            run_id=str(d["run_id"]),
-            cluster=str(d["cluster"]),
-            kind=kind,
-            started=self.time(self.get(d, "started", ""), "started"),
-            source=source,
-            target=target,
-            planned=tuple(self.hop(h, f"plan.hops[{i}]") for i, h in enumerate(hops)),
-            plan=copy.deepcopy(dict(plan)),
-            nodes={
-                str(n): tuple(
-                    self.node_change(c, f"nodes.{n}[{i}]")
-                    for i, c in enumerate(self.seq(cs, f"nodes.{n}"))
-                )
-                for n, cs in nodes.items()
-            },
-            kube_changes=tuple(
-                self.kube_change(c, f"kubernetes_hops[{i}]")
-                for i, c in enumerate(self.seq(d.get("kubernetes_hops") or [], "kubernetes_hops"))
-            ),
-            etcd=self.etcd(backups["etcd"], "backups.etcd") if backups.get("etcd") else None,
-            velero=(
-                VeleroBackup(
-                    str(velero["namespace"]), str(velero["name"]), dict(velero.get("status") or {})
-                )
-                if velero
-                else None
-            ),
-            sessions=tuple(
-                self.session(s, f"sessions[{i}]")
-                for i, s in enumerate(self.seq(d.get("sessions") or [], "sessions"))
-            ),
-            verified=dict(d["verified"]) if d.get("verified") is not None else None,
-            # the old stand-in record said "finished": "n/a": a rollback stand-in has no end
-            finished=(self.time(finished, "finished") if finished and finished != "n/a" else None),
-            rollback=self.rollback(d["rollback"]) if d.get("rollback") else None,
-        )
+        return read_record(data, source)
 
 
 def resume_candidate(records: Sequence[RunRecord], run_prefix: str) -> RunRecord | None:

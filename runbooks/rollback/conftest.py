@@ -1,48 +1,33 @@
-"""Rollback runbook wiring: the rollback plan (from the upgrade's run record or explicit
-versions), per-step parametrization and ordering (shared with in_place), the session, the lock."""
+"""The rollback runbook, as data for the upgrade plugin (fixtures/upgrade.py): its plan undoes
+the upgrade's run record (or goes to explicit versions), and the rollback's steps are appended
+to that record (fixtures/rollback.py, model/rollback_plan.py)."""
 
 from __future__ import annotations
 
 import pytest
 
-from fixtures import rollback, upgrade
-from fixtures.cluster import client_version
+from fixtures import rollback
 from fixtures.run_log import RunLog
+from fixtures.upgrade import UpgradeRunbook
+from model.plan import UpgradePlan
+from model.profile import Profile
+from model.rollback_plan import describe
+from model.versions import TalosVersion
 
 
-@pytest.hookimpl(trylast=True)
-def pytest_configure(config: pytest.Config) -> None:
-    upgrade.install(config, compute=rollback.compute_rollback_plan)
+def _record(config: pytest.Config, profile: Profile, plan: UpgradePlan) -> RunLog:
+    return config.stash[rollback.RECORD]
 
 
-def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    upgrade.generate(metafunc)
+def _describe(config: pytest.Config, plan: UpgradePlan, client: TalosVersion | None) -> str:
+    return describe(plan, config.stash[rollback.RECORD].current, client)
 
 
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    upgrade.order_items(config, items)
-
-
-def pytest_terminal_summary(
-    terminalreporter: pytest.TerminalReporter, config: pytest.Config
-) -> None:
-    if upgrade.PLAN in config.stash and config.getoption("--plan"):
-        terminalreporter.section("rollback plan (nothing was changed)")
-        terminalreporter.write_line(
-            rollback.describe(
-                upgrade.get_plan(config),
-                config.stash[rollback.RECORD].current,
-                client_version(config),
-            )
-        )
-    upgrade.lock_summary(terminalreporter, config)
-
-
-def pytest_sessionfinish(session: pytest.Session) -> None:
-    upgrade.release_lock(session.config)
-
-
-@pytest.fixture(scope="session")
-def record(pytestconfig: pytest.Config) -> RunLog:
-    """The run record of the upgrade being undone (rollback steps are appended to it)."""
-    return pytestconfig.stash[rollback.RECORD]
+UPGRADE_RUNBOOK = UpgradeRunbook(
+    name="rollback",
+    direction="rollback",
+    compute=rollback.compute_rollback_plan,
+    record=_record,
+    describe=_describe,
+    plan_section="rollback plan (nothing was changed)",
+)

@@ -1,65 +1,25 @@
-"""Phase 1, preflight (read-only except the lock): is the way back open and the cluster sane?"""
+"""Phase 1, preflight (read-only except the lock): is the way back open and the cluster sane?
+The first three steps are every upgrade runbook's (runbooks/phases/preflight.py: the plan, the
+lock, the health gate); then the rollback's own: the cluster is where the record says, and each
+node has a way back."""
 
 from __future__ import annotations
 
-import json
-
 import allure
-import pytest
 
-from checks import ALL_CHECKS, run_checks
 from drivers.factory import Factory
-from fixtures import rollback
-from fixtures.procedures import Session, expectation_now, kube_path, talos_path
+from fixtures.procedures.run import Run, kube_path, talos_path
 from fixtures.run_log import RunLog
-from fixtures.upgrade import take_lock
-from fixtures.verdicts import assert_no_findings
 from model.catalog import Catalog
 from model.plan import TalosHop, UpgradePlan
-from model.versions import TalosVersion
+from model.rollback_plan import predicted_action
+from runbooks.phases.preflight import test_cluster_healthy, test_take_cluster_lock  # noqa: F401
+from runbooks.phases.preflight import test_plan_is_valid as test_rollback_plan  # noqa: F401
 
 
-def test_rollback_plan(
-    plan: UpgradePlan, record: RunLog, talosctl_client: TalosVersion | None
-) -> None:
-    """The rollback plan: steps, node order, rollback or reinstall per node"""
-    allure.attach(
-        rollback.describe(plan, record.current, talosctl_client),
-        "rollback plan",
-        allure.attachment_type.TEXT,
-    )
-    allure.attach(json.dumps(plan.to_dict(), indent=2), "plan.json", allure.attachment_type.JSON)
-    assert plan.nodes.in_order[-1] == plan.nodes.primary, "the primary must go last"
-    if plan.kube_hops and plan.talos_hops:
-        assert plan.hops.index(plan.kube_hops[0]) < plan.hops.index(plan.talos_hops[-1]), (
-            "Kubernetes goes back before the Talos that made it possible"
-        )
-
-
-def test_take_cluster_lock(session: Session, pytestconfig: pytest.Config) -> None:
-    """Take the cluster lock (a Lease in kube-system) for the whole session (--plan: only check
-    that no other session holds it)"""
-    take_lock(session, pytestconfig, "rollback")
-
-
-def test_cluster_healthy(session: Session, plan: UpgradePlan) -> None:
-    """The whole health gate passes, each node expected on the version it runs on the way back"""
-    snap = session.look()
-    allure.attach(
-        json.dumps(snap.to_dict(), indent=2, default=str),
-        "snapshot before",
-        allure.attachment_type.JSON,
-    )
-    exp = expectation_now(session, snap, talos_path(plan), kube_path(plan))
-    results = run_checks(snap, exp, [c for c in ALL_CHECKS if not c.advisory])
-    assert_no_findings(
-        [f for fs in results.values() for f in fs], "cluster health before the rollback"
-    )
-
-
-def test_cluster_is_where_the_record_says(session: Session, plan: UpgradePlan) -> None:
+def test_cluster_is_where_the_record_says(run: Run, plan: UpgradePlan) -> None:
     """Every node runs a version on the rollback's path; the API server too"""
-    snap = session.last or session.look()
+    snap = run.observer.latest()
     problems = []
     for node in plan.nodes.in_order:
         obs = snap.node(node.name)
@@ -89,7 +49,7 @@ def test_way_back_exists(
         reinstall = [
             n.name
             for n in hop.nodes
-            if rollback.predicted_action(record.current, plan, hop, n.name) == "reinstall"
+            if predicted_action(record.current, plan, hop, n.name) == "reinstall"
         ]
         ab = sorted({n.name for n in hop.nodes} - set(reinstall))
         allure.attach(

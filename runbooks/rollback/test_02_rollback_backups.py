@@ -5,16 +5,18 @@ from __future__ import annotations
 import pytest
 
 from fixtures import rollback
-from fixtures.procedures import Session, take_etcd_snapshot
+from fixtures.procedures.backups import take_etcd_snapshot
+from fixtures.procedures.run import Run
 from model.plan import UpgradePlan
 
 
 @pytest.mark.mutating
-def test_etcd_snapshot_before_rollback(session: Session, plan: UpgradePlan) -> None:
+def test_etcd_snapshot_before_rollback(run: Run, plan: UpgradePlan) -> None:
     """etcd snapshot via talosctl before the rollback, verified, recorded (sha256)"""
-    rollback.mark_started(session.record, plan)
-    note = session.record.current.rollback
+    rollback.mark_started(run.record, plan)  # the upgrade's record: no longer resumable
+    note = run.record.current.rollback
     done = note.etcd if note is not None else None
-    backup = take_etcd_snapshot(session, plan.nodes.primary, "pre-rollback", done)
+    # talosctl etcd snapshot <dir>/<cluster>-etcd-pre-rollback-<time>.snapshot -n <primary>
+    backup = take_etcd_snapshot(run, plan.nodes.primary, "pre-rollback", done)
     if backup != done:
-        session.record.apply(lambda r: r.with_rollback_etcd(backup))
+        run.record.apply(lambda r: r.with_rollback_etcd(backup))

@@ -1,48 +1,6 @@
-"""Phase 4, workers back, one at a time, in profile order, with the upgrade's gates."""
+"""Phase 4, workers back, one at a time, in profile order, with the upgrade's proofs and gate
+(runbooks/phases/workers.py): talosctl rollback (other A/B slot) or a reinstall of the older
+installer; then version, extensions, Ready, the whole health gate."""
 
-from __future__ import annotations
-
-import pytest
-
-from fixtures.procedures import (
-    Session,
-    cluster_gate,
-    prove_extensions,
-    prove_version,
-    rollback_node,
-    wait_node_ready,
-)
-from model.plan import NodeRef, TalosHop, UpgradePlan
-
-
-@pytest.mark.mutating
-def test_roll_back_worker(session: Session, talos_step: tuple[TalosHop, NodeRef]) -> None:
-    """Worker back: talosctl rollback (other A/B slot) or an explicit reinstall; it rebooted"""
-    hop, node = talos_step
-    rollback_node(session, hop, node)
-
-
-def test_worker_version(session: Session, talos_step: tuple[TalosHop, NodeRef]) -> None:
-    """The worker runs the older Talos version"""
-    hop, node = talos_step
-    prove_version(session, hop, node)
-
-
-def test_worker_extensions(session: Session, talos_step: tuple[TalosHop, NodeRef]) -> None:
-    """The worker booted the profile's schematic with all its extensions"""
-    _, node = talos_step
-    prove_extensions(session, node)
-
-
-def test_worker_ready(session: Session, talos_step: tuple[TalosHop, NodeRef]) -> None:
-    """The worker is running and ready, its Kubernetes Node Ready and schedulable"""
-    _, node = talos_step
-    wait_node_ready(session, node)
-
-
-def test_cluster_gate_after_worker(
-    session: Session, plan: UpgradePlan, talos_step: tuple[TalosHop, NodeRef]
-) -> None:
-    """The whole health gate before the next node, every node on the version it should run now"""
-    hop, node = talos_step
-    cluster_gate(session, plan, hop, node, strict=False)
+from runbooks.phases.workers import *  # noqa: F403
+from runbooks.phases.workers import test_roll_back_worker  # noqa: F401

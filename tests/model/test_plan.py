@@ -17,8 +17,8 @@ from model.plan import (
     UpgradePlan,
     installer_image,
     node_order_from_profile,
-    plan,
 )
+from model.planner import plan
 from model.versions import KubeVersion, TalosVersion
 
 T = TalosVersion.parse

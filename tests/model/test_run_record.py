@@ -12,6 +12,7 @@ import pytest
 from drivers.run_store import RunStore
 from model.run_record import (
     EtcdBackup,
+    HopStart,
     KubeChange,
     LockSession,
     NodeChange,
@@ -55,6 +56,8 @@ def test_a_record_goes_to_json_and_back_unchanged() -> None:
                                               T("v1.9.4"), "b1", "b2"))
            .with_kube_change(KubeChange(K("1.32.0"), K("1.32.2"), at, "upgrade"))
            .with_session_end(3, True, [])
+           .with_hop_start(T("v1.9.2"), T("v1.9.4"), HopStart({"w1": T("v1.9.2")}, K("1.32.0")))
+           .with_hop_start(T("v1.9.2"), T("v1.9.4"), HopStart({}, None))  # the first stands
            .with_verified({"etcd-members": True})
            .finished_at(at))
     again = RunRecord.from_dict(json.loads(json.dumps(rec.to_dict())), "r.json")
@@ -64,6 +67,8 @@ def test_a_record_goes_to_json_and_back_unchanged() -> None:
         "boot_before": "b1", "boot_after": "b2", "came_back_on": "v1.9.4"}]
     assert not again.open_for_resume and again.undoable
     assert again.planned[1].talos == T("v1.9.4") and again.planned[0].kubernetes == K("1.32.0")
+    assert again.hop_start(T("v1.9.2"), T("v1.9.4")) == HopStart({"w1": T("v1.9.2")}, K("1.32.0"))
+    assert again.rebooted_toward("w1", T("v1.9.4")) and not again.rebooted_toward("w2", T("v1.9.4"))
 
 
 def test_the_legacy_stand_in_of_an_explicit_rollback_is_a_rollback_with_nothing_to_undo() -> None:

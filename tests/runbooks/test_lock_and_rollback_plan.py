@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 
 from drivers.lock import ClusterLock, Holder, LockHeld
-from fixtures.rollback import plan_explicit, plan_from_record, predicted_action
 from model.catalog import Catalog
 from model.plan import NodeOrder, NodeRef, PlanError
+from model.rollback_plan import plan_explicit, plan_from_record, predicted_action
 from model.run_record import RunRecord
 from model.versions import KubeVersion, TalosVersion
 

@@ -32,9 +32,7 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
 
 
 def _velero_backups(kube: Kube) -> list[str]:
-    items = kube.api.call_api("/apis/velero.io/v1/namespaces/velero/backups", "GET",
-                              response_type="object", auth_settings=["BearerToken"],
-                              _return_http_data_only=True)["items"]
+    items = kube._items("list backups", "/apis/velero.io/v1/namespaces/velero/backups")
     return sorted(b["metadata"]["name"] for b in items)
 
 

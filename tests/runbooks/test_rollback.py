@@ -28,7 +28,7 @@ def test_rollback_returns_the_lab_to_the_versions_before_the_upgrade(
 
     plan = run_runbook(lab, tmp_path, "--plan", runbook="rollback", name="plan")
     assert plan.exit_code == 0, plan.tail()
-    assert "Talos v1.9.4 -> v1.9.2, Kubernetes 1.32.2 -> 1.32.0 (2 step(s))" in plan.stdout
+    assert "Talos v1.9.4 -> v1.9.2, Kubernetes 1.32.2 -> 1.32.0 (2 hops)" in plan.stdout
     k8s, talos = (plan.stdout.index("1. Kubernetes 1.32.2 -> 1.32.0"),
                   plan.stdout.index("2. Talos v1.9.4 -> v1.9.2"))
     assert k8s < talos, "Kubernetes goes back first"

@@ -1,0 +1,131 @@
+"""The profile's sections besides the cluster and its nodes (model/profile.py): the upgrade's
+target and timeouts, backups, Flux, health tuning, Proxmox VE and the lab. Frozen pydantic
+models that reject unknown fields (except ``lab:``, which the lab owns)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+
+from model.profile_fields import (
+    GO_DURATION,
+    Duration,
+    Frozen,
+    KubeVersionField,
+    SecretRefField,
+    TalosVersionField,
+    check_http_url,
+    resolve_path,
+)
+
+# --------------------------------------------------------------------------- upgrade
+
+
+class Target(Frozen):
+    """The versions the cluster should run after the upgrade (None: keep the current one)."""
+
+    talos: TalosVersionField | None = None
+    kubernetes: KubeVersionField | None = None
+
+
+class Timeouts(Frozen):
+    """Deadlines in seconds; YAML accepts ``60s``, ``10m``, ``1h30m`` or a number of seconds."""
+
+    reboot: Duration = 600.0
+    node_ready: Duration = 300.0
+    etcd: Duration = 300.0
+    kubernetes: Duration = 1800.0
+    backup: Duration = 1800.0
+
+
+class Upgrade(Frozen):
+    """What to upgrade to, and how patient to be."""
+
+    target: Target = Target()
+    timeouts: Timeouts = Timeouts()
+    single_control_plane_ack: bool = False
+    preserve: bool = True
+    lock_seconds: int = Field(default=300, ge=10)  # cluster lock lease duration
+
+
+# --------------------------------------------------------------------------- backups etc.
+
+
+class Velero(Frozen):
+    """How to take the Velero backup before the upgrade."""
+
+    namespace: str = "velero"
+    exclude_namespaces: tuple[str, ...] = ()
+    default_volumes_to_fs_backup: bool = False
+    ttl: str = "720h0m0s"
+    storage_location: str | None = None
+
+    @field_validator("ttl")
+    @classmethod
+    def _ttl(cls, value: str) -> str:
+        if not GO_DURATION.match(value):
+            raise ValueError(f"{value!r} is not a Go duration (expected e.g. 720h0m0s)")
+        return value
+
+
+class Backups(Frozen):
+    """Backups taken before the first reboot."""
+
+    velero: Velero | None = None
+    etcd_snapshot_dir: Path = Field(default=Path("backups"), validate_default=True)
+
+    @field_validator("etcd_snapshot_dir")
+    @classmethod
+    def _dir(cls, value: Path, info: ValidationInfo) -> Path:
+        return resolve_path(value, info)
+
+
+class Flux(Frozen):
+    """Whether the cluster is managed by Flux (its Kustomizations/HelmReleases must be Ready)."""
+
+    enabled: bool = False
+
+
+class Health(Frozen):
+    """Tuning for the health checks."""
+
+    pod_allowlist: tuple[str, ...] = ()
+    max_raft_index_spread: int = Field(default=50, ge=0)
+    k8s_api: str | None = None
+
+    @field_validator("pod_allowlist")
+    @classmethod
+    def _allowlist(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for entry in value:
+            ns, sep, name = entry.partition("/")
+            if not sep or not ns or not name or "/" in name:
+                raise ValueError(
+                    f"{entry!r} is not of the form namespace/name-prefix (globs allowed)"
+                )
+        return value
+
+
+class Proxmox(Frozen):
+    """The Proxmox VE host the nodes run on (for the template-rebuild runbook)."""
+
+    api: str
+    node: str
+    token: SecretRefField
+    template_vmid: int
+    tags: tuple[str, ...] = ()
+
+    @field_validator("api")
+    @classmethod
+    def _api(cls, value: str) -> str:
+        return check_http_url(value)
+
+
+class Lab(BaseModel):
+    """Settings for the emulated lab. Extra keys are allowed: the lab owns this section."""
+
+    model_config = ConfigDict(frozen=True, extra="allow")
+
+    timings: dict[str, float] = Field(default_factory=dict)
+    scale: float = Field(default=1.0, gt=0)
+    workers: int | None = Field(default=None, ge=0)

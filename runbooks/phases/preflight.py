@@ -1,0 +1,47 @@
+"""The first steps of every upgrade-shaped runbook, read-only except the lock: the plan is
+sound, the cluster lock is ours (taken second, so that a second session stops at once, naming
+the holder, instead of judging a cluster another session is changing), the whole health gate
+passes. A runbook's own preflight steps follow these."""
+
+from __future__ import annotations
+
+import json
+
+import allure
+import pytest
+
+from fixtures.cluster_lock import take_lock
+from fixtures.procedures.proofs import healthy_before
+from fixtures.procedures.run import Run
+from fixtures.upgrade import spec_of
+from model.plan import UpgradePlan
+
+__all__ = ["test_plan_is_valid", "test_take_cluster_lock", "test_cluster_healthy"]
+
+
+def test_plan_is_valid(plan: UpgradePlan, plan_description: str, run: Run) -> None:
+    """The plan: hops, node order, installer images, the command for each node"""
+    allure.attach(plan_description, "plan", allure.attachment_type.TEXT)
+    allure.attach(json.dumps(plan.to_dict(), indent=2), "plan.json", allure.attachment_type.JSON)
+    order = plan.nodes.in_order
+    assert order[-1] == plan.nodes.primary, "the primary control plane must go last"
+    kinds = [n in plan.nodes.workers for n in order]
+    assert kinds == sorted(kinds, reverse=True), "workers must come before control planes"
+    for hop in plan.talos_hops:
+        assert hop.image.endswith(f":{hop.to_version}"), f"installer image {hop.image} vs {hop}"
+    if run.direction == "rollback" and plan.kube_hops and plan.talos_hops:
+        assert plan.hops.index(plan.kube_hops[0]) < plan.hops.index(plan.talos_hops[-1]), (
+            "Kubernetes goes back before the Talos that made it possible"
+        )
+
+
+def test_take_cluster_lock(run: Run, pytestconfig: pytest.Config) -> None:
+    """Take the cluster lock (a Lease in kube-system) for the whole session (--plan: only check
+    that no other session holds it)"""
+    take_lock(run, pytestconfig, spec_of(pytestconfig).name)
+
+
+def test_cluster_healthy(run: Run, plan: UpgradePlan) -> None:
+    """The whole health gate passes (every check), each node expected on the version of the
+    plan's path it runs (the profile's, or where a resumed run or a rollback left it)"""
+    healthy_before(run, plan)  # every check of runbooks/health
