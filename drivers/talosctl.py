@@ -15,6 +15,7 @@ from typing import Any
 from drivers import parse
 from drivers.errors import CommandFailed, ParseError, ReadOnlyViolation
 from drivers.process import Completed, Runner, execute
+from model.upgrade_call import UpgradeCall
 
 # Read-only mode is an allow-list: anything not known to only read is refused.
 READ_ONLY_VERBS = frozenset(
@@ -311,6 +312,11 @@ class Talosctl:
         return client_tag(self.run(["version", "--client", "--short"]).stdout)
 
     # ---- mutations (refused in read-only mode) ------------------------------------------
+    def upgrade(self, node: str, call: UpgradeCall, title: str) -> Completed:
+        """`talosctl upgrade` of one node as the plan built it (model/upgrade_call.py); a
+        blocking call (client-side drain) is bounded by its own timeout."""
+        return self.run(list(call.args), [node], timeout=call.timeout, title=title)
+
     def rollback(self, node: str) -> Completed:
         return self.run(["rollback"], [node])
 

@@ -26,7 +26,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol
 
-from model.upgrade_call import upgrade_call
+from model.upgrade_call import DEFAULT_STYLE, UpgradeCall, UpgradeStyle, upgrade_call
 from model.versions import KubeVersion, TalosVersion
 
 
@@ -142,10 +142,31 @@ class TalosHop:
         """'Talos v1.9.2 -> v1.9.4'."""
         return f"Talos {self.from_version} -> {self.to_version}"
 
-    def command_for(self, node: NodeRef, client: TalosVersion | None = None) -> str:
-        """The talosctl command line upgrading `node` with talosctl `client` (the driver adds
-        talosconfig/endpoints); see model/upgrade_call.py for why it depends on both."""
-        return upgrade_call(client, self.from_version, self.image).command(node.address)
+    def call(
+        self,
+        running: TalosVersion | None,
+        client: TalosVersion | None,
+        style: UpgradeStyle = DEFAULT_STYLE,
+    ) -> UpgradeCall:
+        """The one `talosctl upgrade` of this hop for a node running `running` (None: the hop's
+        starting version) with talosctl `client`: the runbook runs it, the plan prints it (see
+        model/upgrade_call.py for why it depends on both versions)."""
+        return upgrade_call(
+            client,
+            running or self.from_version,
+            self.image,
+            preserve=style.preserve,
+            reboot_timeout=style.reboot_timeout,
+        )
+
+    def command_for(
+        self,
+        node: NodeRef,
+        client: TalosVersion | None = None,
+        style: UpgradeStyle = DEFAULT_STYLE,
+    ) -> str:
+        """The talosctl command line upgrading `node` (the driver adds talosconfig/endpoints)."""
+        return self.call(None, client, style).command(node.address)
 
     @property
     def commands(self) -> tuple[str, ...]:
@@ -237,6 +258,7 @@ class UpgradePlan:
         *,
         heading: str = "Upgrade plan",
         node_command: Callable[[TalosHop, NodeRef], str] | None = None,
+        style: UpgradeStyle = DEFAULT_STYLE,
     ) -> str:
         """A multi-line, human-readable plan (hops, node order, images, commands) for --plan
         and the report; the commands are those talosctl `client` will run (`node_command`
@@ -260,7 +282,11 @@ class UpgradePlan:
             if isinstance(hop, TalosHop):
                 lines.append(f"   Kubernetes {hop.kubernetes} keeps running; image {hop.image}")
                 for node in hop.nodes:
-                    cmd = node_command(hop, node) if node_command else hop.command_for(node, client)
+                    cmd = (
+                        node_command(hop, node)
+                        if node_command
+                        else hop.command_for(node, client, style)
+                    )
                     lines.append(f"   {node.name:<{width}}  {cmd}")
             else:
                 lines.append(f"   on Talos {hop.talos}, from {hop.node}")

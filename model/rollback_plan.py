@@ -23,6 +23,7 @@ from model.plan import (
     installer_image,
 )
 from model.run_record import RunRecord
+from model.upgrade_call import DEFAULT_STYLE, UpgradeStyle
 from model.versions import KubeVersion, TalosVersion
 
 
@@ -113,13 +114,19 @@ def predicted_action(rec: RunRecord, p: UpgradePlan, hop: TalosHop, node: str) -
     return "rollback" if other == hop.to_version else "reinstall"
 
 
-def describe(p: UpgradePlan, rec: RunRecord, client: TalosVersion | None = None) -> str:
+def describe(
+    p: UpgradePlan,
+    rec: RunRecord,
+    client: TalosVersion | None = None,
+    style: UpgradeStyle = DEFAULT_STYLE,
+) -> str:
     """The rollback plan for --plan and the report: steps, node order, command per node."""
     undoing = rec.run_id if rec.kind == "upgrade" else "explicit targets"
 
     def command(hop: TalosHop, node: NodeRef) -> str:
         if predicted_action(rec, p, hop, node.name) == "rollback":
             return f"talosctl rollback -n {node.address}   (other A/B slot holds {hop.to_version})"
-        return f"{hop.command_for(node, client)}   (explicit reinstall)"
+        return f"{hop.command_for(node, client, style)}   (explicit reinstall)"
 
-    return p.describe(client, heading=f"Rollback plan (undoing {undoing})", node_command=command)
+    heading = f"Rollback plan (undoing {undoing})"
+    return p.describe(client, heading=heading, node_command=command, style=style)

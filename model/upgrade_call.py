@@ -37,6 +37,18 @@ CLIENT_DRAINS = (
 
 
 @dataclass(frozen=True)
+class UpgradeStyle:
+    """What the profile says about every `talosctl upgrade` (upgrade.preserve, and the reboot
+    timeout that bounds a blocking call)."""
+
+    preserve: bool = True
+    reboot_timeout: float = 600.0
+
+
+DEFAULT_STYLE = UpgradeStyle()
+
+
+@dataclass(frozen=True)
 class UpgradeCall:
     """The arguments of one `talosctl upgrade`, who drains the node, and whether talosctl
     blocks until the node is back (then `timeout` bounds the process)."""

@@ -7,6 +7,8 @@ from __future__ import annotations
 import pytest
 
 from fixtures import rollback
+from fixtures.cluster import PROFILE
+from fixtures.procedures.run import style_of
 from fixtures.run_log import RunLog
 from fixtures.upgrade import UpgradeRunbook
 from model.plan import UpgradePlan
@@ -20,7 +22,8 @@ def _record(config: pytest.Config, profile: Profile, plan: UpgradePlan) -> RunLo
 
 
 def _describe(config: pytest.Config, plan: UpgradePlan, client: TalosVersion | None) -> str:
-    return describe(plan, config.stash[rollback.RECORD].current, client)
+    style = style_of(config.stash[PROFILE])
+    return describe(plan, config.stash[rollback.RECORD].current, client, style)
 
 
 UPGRADE_RUNBOOK = UpgradeRunbook(

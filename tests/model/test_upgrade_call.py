@@ -52,3 +52,22 @@ def test_preserve_is_never_sent_to_v1_8_and_newer(node: str) -> None:
 def test_preserve_is_kept_for_installers_that_wipe() -> None:
     assert "--preserve" in upgrade_call(v("v1.11.6"), v("v1.7.7"), IMG).args
     assert "--preserve" not in upgrade_call(v("v1.11.6"), v("v1.7.7"), IMG, preserve=False).args
+
+
+def test_the_plan_prints_the_call_the_runbook_runs_as_the_profile_shapes_it() -> None:
+    from model.plan import NodeRef, TalosHop
+    from model.upgrade_call import UpgradeStyle
+    from model.versions import KubeVersion
+
+    node = NodeRef("w1", "10.0.0.4")
+    hop = TalosHop(v("v1.7.7"), v("v1.8.4"), IMG, (node,), KubeVersion.parse("1.30.0"), "target")
+    keep = UpgradeStyle(preserve=True, reboot_timeout=300)
+    wipe = UpgradeStyle(preserve=False, reboot_timeout=300)
+    assert "--preserve" in hop.command_for(node, v("v1.11.6"), keep)
+    # upgrade.preserve: false in the profile: neither the plan nor the runbook sends it
+    assert "--preserve" not in hop.command_for(node, v("v1.11.6"), wipe)
+    assert hop.call(None, v("v1.11.6"), wipe).command(node.address) == hop.command_for(
+        node, v("v1.11.6"), wipe)
+    # a blocking call is bounded by the profile's reboot timeout
+    blocking = TalosHop(v("v1.13.2"), v("v1.14.1"), IMG, (node,), KubeVersion.parse("1.34.0"), "t")
+    assert blocking.call(None, v("v1.14.1"), keep).args[-2:] == ("--timeout", "300s")
