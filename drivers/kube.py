@@ -53,9 +53,11 @@ class Kube:
 
     # ---- plumbing -----------------------------------------------------------------------------
     @contextmanager
-    def _call(self, what: str) -> Iterator[None]:
+    def _call(self, what: str, asks: str) -> Iterator[None]:
+        """One request as an Allure step titled by what it asks, as kubectl would say it; its
+        errors name `what` and the API server."""
         self.requests += 1
-        with allure.step(f"kubernetes: {what}"):
+        with allure.step(asks):
             try:
                 yield
             except (urllib3.exceptions.HTTPError, OSError) as e:
@@ -105,7 +107,7 @@ class Kube:
         body: Any = None,
     ) -> Any:
         """One request as an Allure step: the decoded JSON answer; KubeError otherwise."""
-        with self._call(what):
+        with self._call(what, kubectl_like(method, path, query)):
             resp = self._send(method, path, query, body, self.timeout)
             data = resp.read()
             if not 200 <= resp.status <= 299:
@@ -168,7 +170,7 @@ class Kube:
         deadline = time.monotonic() + timeout
         what = f"watch node {name}"
         try:
-            with self._call(what):
+            with self._call(what, f"kubectl get node {name} --watch"):
                 resp = self._send(
                     "GET",
                     "/api/v1/nodes",
@@ -264,3 +266,32 @@ class Kube:
 
     def close(self) -> None:
         self.api.close()  # type: ignore[no-untyped-call]
+
+
+_VERBS = {"GET": "get", "POST": "create", "PUT": "replace", "PATCH": "patch", "DELETE": "delete"}
+_SHORT = {"poddisruptionbudgets.policy": "pdb", "leases.coordination.k8s.io": "lease"}
+
+
+def kubectl_like(method: str, path: str, query: dict[str, Any] | None = None) -> str:
+    """What a request asks, the way kubectl would say it: `GET /api/v1/pods` is
+    `kubectl get pods -A`, `GET /apis/velero.io/v1/namespaces/velero/backups/b1` is
+    `kubectl -n velero get backups.velero.io b1`."""
+    parts = [p for p in path.split("/") if p]
+    if parts in (["version"],):
+        return "kubectl version"
+    group = "" if parts[:1] == ["api"] else parts[1] if len(parts) > 1 else ""
+    rest = parts[2:] if parts[:1] == ["api"] else parts[3:]
+    namespace = ""
+    if rest[:1] == ["namespaces"] and len(rest) >= 3:
+        namespace, rest = rest[1], rest[2:]
+    if not rest:
+        return f"kubectl {method.lower()} --raw {path}"
+    resource = rest[0] + (f".{group}" if group and group not in ("apps",) else "")
+    resource = _SHORT.get(resource, resource)
+    words = ["kubectl"] + (["-n", namespace] if namespace else [])
+    words += [_VERBS.get(method, method.lower()), resource] + rest[1:2]
+    if not namespace and len(rest) == 1 and resource not in ("nodes",) and method == "GET":
+        words.append("-A")
+    if query and query.get("limit"):
+        words.append(f"--chunk-size={query['limit']}")
+    return " ".join(words)

@@ -1,7 +1,8 @@
 """Running external commands: a timeout on every call, secrets redacted, each call evidenced.
 
-Every call becomes an Allure step titled with the redacted command line; its duration, exit
-code and output are attached. A process counter lets benchmarks check that the number of
+Every call becomes an Allure step, titled by what it asks (the caller's title, else the
+redacted command line); the full redacted command line, its duration, exit code and output are
+attached. A process counter lets benchmarks check that the number of
 processes does not grow with the node count.
 """
 
@@ -79,7 +80,11 @@ class Runner:
         return done
 
     def run_many(
-        self, argvs: Sequence[Sequence[str]], *, timeout: float
+        self,
+        argvs: Sequence[Sequence[str]],
+        *,
+        timeout: float,
+        titles: Sequence[str] | None = None,
     ) -> list[Completed | Exception]:
         """Run several read commands at once; record each as its own Allure step, in order.
 
@@ -95,8 +100,9 @@ class Runner:
                 for a, s in zip(argvs, shown, strict=True)
             ]
         results: list[Completed | Exception] = []
-        for text, future in zip(shown, futures, strict=True):
-            with allure.step(f"$ {text}"):
+        steps = list(titles) if titles is not None else [f"$ {text}" for text in shown]
+        for text, step, future in zip(shown, steps, futures, strict=True):
+            with allure.step(step):
                 self.calls += 1
                 exc = future.exception()
                 if isinstance(exc, Exception):

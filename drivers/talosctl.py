@@ -7,7 +7,8 @@ read-only mode (the health gate). Every call has a timeout and is an Allure step
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import shlex
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -112,7 +113,9 @@ class Talosctl:
         *,
         read_only: bool = False,
         timeout: float = 60.0,
+        names: Mapping[str, str] | None = None,
     ) -> None:
+        self.names = dict(names or {})  # address -> node name, for the evidence's step titles
         self.binary = binary
         self.talosconfig = talosconfig
         self.endpoints = list(endpoints)
@@ -131,6 +134,15 @@ class Talosctl:
             argv += ["-n", ",".join(nodes)]
         return argv + list(args)
 
+    def asks(self, args: Sequence[str], nodes: Sequence[str] = ()) -> str:
+        """What a call asks, as an operator would type it: `talosctl get machinestatus -o json
+        -n w1,w2` (node names where the profile gives them; the talosconfig, the endpoints and
+        the binary's path stay in the step's attachment)."""
+        shown = self.runner.redact(shlex.join(args))
+        if not nodes:
+            return f"talosctl {shown}"
+        return f"talosctl {shown} -n {','.join(self.names.get(n, n) for n in nodes)}"
+
     def run(
         self,
         args: Sequence[str],
@@ -147,7 +159,10 @@ class Talosctl:
         done = self._prefetched.pop((tuple(args), tuple(nodes)), None)
         if done is None:
             return self.runner.run(
-                self.argv(args, nodes), timeout=timeout or self.timeout, check=check, title=title
+                self.argv(args, nodes),
+                timeout=timeout or self.timeout,
+                check=check,
+                title=title or self.asks(args, nodes),
             )
         if check and done.exit_code != 0:
             raise CommandFailed(done.command, done.exit_code, done.stderr, done.stdout)
@@ -163,7 +178,11 @@ class Talosctl:
                 raise ReadOnlyViolation(
                     f"prefetch is for reads only, not `talosctl {' '.join(args)}`"
                 )
-        results = self.runner.run_many([self.argv(a, n) for a, n in reads], timeout=self.timeout)
+        results = self.runner.run_many(
+            [self.argv(a, n) for a, n in reads],
+            timeout=self.timeout,
+            titles=[self.asks(a, n) for a, n in reads],
+        )
         for (args, nodes), done in zip(reads, results, strict=True):
             if isinstance(done, Completed):
                 self._prefetched[(tuple(args), tuple(nodes))] = done
@@ -312,10 +331,10 @@ class Talosctl:
         return client_tag(self.run(["version", "--client", "--short"]).stdout)
 
     # ---- mutations (refused in read-only mode) ------------------------------------------
-    def upgrade(self, node: str, call: UpgradeCall, title: str) -> Completed:
+    def upgrade(self, node: str, call: UpgradeCall) -> Completed:
         """`talosctl upgrade` of one node as the plan built it (model/upgrade_call.py); a
         blocking call (client-side drain) is bounded by its own timeout."""
-        return self.run(list(call.args), [node], timeout=call.timeout, title=title)
+        return self.run(list(call.args), [node], timeout=call.timeout)
 
     def rollback(self, node: str) -> Completed:
         return self.run(["rollback"], [node])

@@ -68,3 +68,26 @@ def test_watch_is_false_not_an_error_when_the_api_is_away(tmp_path: Path) -> Non
             k.nodes()
     finally:
         k.close()
+
+
+@pytest.mark.parametrize(("method", "path", "query", "title"), [
+    ("GET", "/api/v1/nodes", None, "kubectl get nodes"),
+    ("GET", "/api/v1/pods", None, "kubectl get pods -A"),
+    ("GET", "/apis/apps/v1/daemonsets", None, "kubectl get daemonsets -A"),
+    ("GET", "/apis/policy/v1/poddisruptionbudgets", None, "kubectl get pdb -A"),
+    ("GET", "/version", None, "kubectl version"),
+    ("GET", "/api/v1/events", {"limit": 30}, "kubectl get events -A --chunk-size=30"),
+    ("GET", "/apis/velero.io/v1/namespaces/velero/backups/b1", None,
+     "kubectl -n velero get backups.velero.io b1"),
+    ("POST", "/apis/velero.io/v1/namespaces/velero/backups", None,
+     "kubectl -n velero create backups.velero.io"),
+    ("PUT", "/apis/coordination.k8s.io/v1/namespaces/kube-system/leases/talos-runbooks-lock",
+     None, "kubectl -n kube-system replace lease talos-runbooks-lock"),
+    ("DELETE", "/apis/coordination.k8s.io/v1/namespaces/kube-system/leases/x", None,
+     "kubectl -n kube-system delete lease x"),
+])
+def test_each_request_is_titled_as_kubectl_would_say_it(
+        method: str, path: str, query: dict[str, int] | None, title: str) -> None:
+    from drivers.kube import kubectl_like
+
+    assert kubectl_like(method, path, query) == title

@@ -350,3 +350,13 @@ def test_prefetch_refuses_mutating_commands(fake: Fake) -> None:
     with pytest.raises(ReadOnlyViolation, match="prefetch is for reads only"):
         fake.driver().prefetch([(["reboot"], [A])])
     assert fake.calls == []
+
+
+def test_a_call_is_titled_by_what_it_asks_with_node_names_and_no_secrets(fake: Fake) -> None:
+    talos = Talosctl(str(fake.path), fake.talosconfig, [A], Runner(["hunter2-secret"]),
+                     names={A: "cp1", B: "w1"})
+    assert talos.asks(["get", "machinestatus", "-o", "json"], [A, B]) == (
+        "talosctl get machinestatus -o json -n cp1,w1")
+    assert talos.asks(["etcd", "snapshot", "/b/hunter2-secret.db"], ["10.9.9.9"]) == (
+        "talosctl etcd snapshot /b/****.db -n 10.9.9.9")  # no name known: the address
+    assert talos.asks(["version", "--client"]) == "talosctl version --client"
