@@ -11,6 +11,7 @@ failure or skip text an operator reads.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import subprocess
@@ -148,3 +149,16 @@ def lab_counts(lab: Any) -> dict[str, dict[str, Any]]:
                         "kubelet": n["kubernetes"]["kubelet_version"], "stage": n["stage"],
                         "busy": n["busy"]}
             for n in lab.status()["nodes"]}
+
+
+def allure_result(alluredir: Path, test_id: str) -> dict[str, Any]:
+    """The Allure result of one step, by its test id (`test_worker_version[v1.9.4-w2]`): the
+    result is named by the step's title, `<docstring's first line> [<parameter id>]`."""
+    function, _, param = test_id.partition("[")
+    for path in alluredir.glob("*-result.json"):
+        data: dict[str, Any] = json.loads(path.read_text())
+        if data.get("fullName", "").rsplit("#", 1)[-1] != function:
+            continue
+        if not param or data.get("name", "").endswith(f"[{param}"):
+            return data
+    raise AssertionError(f"no Allure result for {test_id} in {alluredir}")

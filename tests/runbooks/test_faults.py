@@ -7,14 +7,13 @@ steps are read from its JUnit XML.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.runbooks.runbook_run import RunResult, Step, lab_counts, run_runbook
+from tests.runbooks.runbook_run import RunResult, Step, allure_result, lab_counts, run_runbook
 
 pytestmark = pytest.mark.lab
 
@@ -48,13 +47,10 @@ def assert_untouched(before: dict[str, Any], after: dict[str, Any], *names: str)
         assert after[name]["talos_version"] == "v1.9.2", (name, after[name])
 
 
-def report_categories(alluredir: Path, test_name: str) -> list[str]:
+def report_categories(alluredir: Path, test_id: str) -> list[str]:
     """The `category` labels of one step's Allure result (what the report files it under)."""
-    for path in alluredir.glob("*-result.json"):
-        data = json.loads(path.read_text())
-        if test_name in (data.get("name"), data.get("fullName", "").rsplit("#", 1)[-1]):
-            return [lb["value"] for lb in data["labels"] if lb["name"] == "category"]
-    raise AssertionError(f"no Allure result for {test_name}")
+    labels = allure_result(alluredir, test_id)["labels"]
+    return [lb["value"] for lb in labels if lb["name"] == "category"]
 
 
 # ---- faults that stop the run mid-way -------------------------------------------------------
@@ -67,6 +63,14 @@ def test_boot_failure_on_a_worker_stops_at_its_version_proof(make_lab: Callable[
                       "w2 came back on v1.9.2, expected v1.9.4", "previous A/B image")
     assert report_categories(tmp_path / "allure", "test_worker_version[v1.9.4-w2]") == [
         "version_mismatch"]
+    assert allure_result(tmp_path / "allure", "test_worker_version[v1.9.4-w2]")["name"] == (
+        "The worker runs the hop's Talos version (an A/B fallback to the old image fails here) "
+        "[v1.9.4-w2]")
+    result_w2 = allure_result(tmp_path / "allure", "test_worker_version[v1.9.4-w2]")
+    assert {"name": "node", "value": "w2"} in result_w2["labels"]
+    # allure-pytest shows a string parameter quoted
+    assert result_w2["parameters"] == [
+        {"name": "talos_step", "value": "'Talos v1.9.2 -> v1.9.4: w2'"}]
     # the upgrade itself "succeeded": the node rebooted; only the version proof caught it
     assert result.step("test_upgrade_worker[v1.9.4-w2]").outcome == "passed"
     assert result.step("test_cluster_gate_after_worker[v1.9.4-w1]").outcome == "passed"
@@ -172,11 +176,7 @@ def _wait_attachments(alluredir: Path, test_name: str) -> list[str]:
         for step in node.get("steps", []):
             walk(step)
 
-    for path in alluredir.glob("*-result.json"):
-        data = json.loads(path.read_text())
-        if data.get("name", "").endswith(test_name) or test_name in data.get("fullName", "") \
-                or data.get("parameters") and test_name in json.dumps(data):
-            walk(data)
+    walk(allure_result(alluredir, test_name))
     return found
 
 
