@@ -4,4 +4,5 @@ pytest_plugins = [
     "fixtures.evidence",
     "fixtures.ordering",
     "fixtures.upgrade",
+    "fixtures.run_summary",
 ]

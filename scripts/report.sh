@@ -9,7 +9,10 @@ out="${2:-$(dirname "$results")/report}"
 mkdir -p "$out"
 out="$(cd "$out" && pwd)"
 cd "$root/tools/allure"
-REPORT_OUTPUT="$out" REPORT_RESULTS="$results" \
+# an upgrade runbook's session writes its one-line summary (fixtures/run_summary.py): the title
+name="$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["title"])' \
+  "$results/run-summary.json" 2>/dev/null || true)"
+REPORT_NAME="${name:-Talos runbook}" REPORT_OUTPUT="$out" REPORT_RESULTS="$results" \
   node_modules/.bin/allure generate --config allurerc.mjs "$results" >/dev/null
 # The awesome template hard-codes a Google Tag Manager script: the report must open offline and
 # call nobody, so strip it.

@@ -68,6 +68,11 @@ def test_boot_failure_on_a_worker_stops_at_its_version_proof(make_lab: Callable[
         "[v1.9.4-w2]")
     result_w2 = allure_result(tmp_path / "allure", "test_worker_version[v1.9.4-w2]")
     assert {"name": "node", "value": "w2"} in result_w2["labels"]
+    # the report's first screen: where it stopped and why, and what state each node is in
+    summary = (tmp_path / "allure" / "run-summary.txt").read_text().splitlines()
+    assert summary[0] == ("in_place on lab: failed at test_worker_version[v1.9.4-w2]: w2 came "
+                          "back on v1.9.2, expected v1.9.4")
+    assert summary[-1] == "changed: w1; rebooted: w2; untouched: cp1, cp2, cp3, w3"
     # allure-pytest shows a string parameter quoted
     assert result_w2["parameters"] == [
         {"name": "talos_step", "value": "'Talos v1.9.2 -> v1.9.4: w2'"}]
