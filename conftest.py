@@ -5,4 +5,5 @@ pytest_plugins = [
     "fixtures.ordering",
     "fixtures.upgrade",
     "fixtures.run_summary",
+    "fixtures.bundle",
 ]

@@ -14,6 +14,7 @@ import subprocess
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import allure
 
@@ -36,10 +37,19 @@ class Completed:
 class Runner:
     """Runs commands; `calls` counts processes started (for benchmarks)."""
 
-    def __init__(self, secrets: Iterable[str] = ()) -> None:
+    def __init__(self, secrets: Iterable[str] = (), log: Path | None = None) -> None:
         self.secrets: list[str] = [s for s in secrets if s]
         self.calls = 0
-        self.history: list[Completed] = []
+        self.history: list[Completed] = []  # the last 50, for failure diagnostics
+        self.log = log  # every command, appended as it ends (the evidence bundle's command log)
+
+    def _keep(self, done: Completed) -> None:
+        self.history.append(done)
+        del self.history[:-50]
+        if self.log is not None:
+            self.log.parent.mkdir(parents=True, exist_ok=True)
+            with self.log.open("a") as f:
+                f.write(_text(done) + "\n\n")
 
     def redact(self, text: str) -> str:
         """Return text with every known secret value replaced by ****."""
@@ -72,8 +82,7 @@ class Runner:
                     allure.attachment_type.TEXT,
                 )
                 raise
-            self.history.append(done)
-            del self.history[:-50]
+            self._keep(done)
             _attach(done)
         if check and done.exit_code != 0:
             raise CommandFailed(shown, done.exit_code, done.stderr, done.stdout)
@@ -110,8 +119,7 @@ class Runner:
                     results.append(exc)
                     continue
                 done = future.result()
-                self.history.append(done)
-                del self.history[:-50]
+                self._keep(done)
                 _attach(done)
                 results.append(done)
         return results
@@ -156,9 +164,12 @@ def execute(
     )
 
 
-def _attach(done: Completed) -> None:
-    body = (
+def _text(done: Completed) -> str:
+    return (
         f"$ {done.command}\nexit code: {done.exit_code}   duration: {done.seconds:.3f} s\n"
         f"--- stdout ---\n{done.stdout}--- stderr ---\n{done.stderr}"
     )
-    allure.attach(body, "command output", allure.attachment_type.TEXT)
+
+
+def _attach(done: Completed) -> None:
+    allure.attach(_text(done), "command output", allure.attachment_type.TEXT)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import json
 import os
+import secrets
 import sys
 import time
 from pathlib import Path
@@ -49,7 +50,9 @@ def write_lab_files(world: EmulatedCluster, pid: int) -> None:
     kubeconfig = {
         "apiVersion": "v1", "kind": "Config", "preferences": {},
         "clusters": [{"name": world.spec.name, "cluster": {"server": server}}],
-        "users": [{"name": f"admin@{world.spec.name}", "user": {"token": "lab"}}],
+        # a dummy (the lab checks no token), unique per lab so a test can prove it never leaks
+        "users": [{"name": f"admin@{world.spec.name}",
+                   "user": {"token": f"lab-dummy-token-{secrets.token_hex(16)}"}}],
         "contexts": [{"name": f"admin@{world.spec.name}",
                       "context": {"cluster": world.spec.name, "user": f"admin@{world.spec.name}",
                                   "namespace": "default"}}],

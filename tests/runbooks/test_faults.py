@@ -7,13 +7,18 @@ steps are read from its JUnit XML.
 
 from __future__ import annotations
 
+import base64
+import json
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
-from tests.runbooks.runbook_run import RunResult, Step, allure_result, lab_counts, run_runbook
+from tests.runbooks.runbook_run import REPO, RunResult, Step, allure_result, lab_counts, run_runbook
 
 pytestmark = pytest.mark.lab
 
@@ -53,6 +58,34 @@ def report_categories(alluredir: Path, test_id: str) -> list[str]:
     return [lb["value"] for lb in labels if lb["name"] == "category"]
 
 
+def _assert_bundle(lab: Any, tmp_path: Path, outcome: str) -> None:
+    """The session left an intact evidence bundle (and its archive) beside its Allure results,
+    holding the report, the results, the plan, the snapshots and the run record, and not one
+    secret of the lab's talosconfig or kubeconfig."""
+    __tracebackhide__ = True
+    (bundle,) = [p for p in tmp_path.glob("bundle-in_place-lab-*") if p.is_dir()]
+    assert bundle.with_name(bundle.name + ".tar.gz").is_file()
+    verified = subprocess.run([sys.executable, "scripts/verify_bundle.py", str(bundle)],
+                              cwd=REPO, capture_output=True, text=True, timeout=60, check=False)
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+    manifest = json.loads((bundle / "manifest.json").read_text())
+    assert manifest["run"]["outcome"].startswith(outcome), manifest["run"]
+    assert {"report.html", "run-summary.txt", "plan.json", "plan.txt", "run-record.json",
+            "snapshot-before.json", "snapshot-after.json",
+            "allure-results/commands.log"} <= set(manifest["files"]), sorted(manifest["files"])
+    talosconfig = yaml.safe_load((lab.dir / "talosconfig").read_text())
+    kubeconfig = yaml.safe_load((lab.dir / "kubeconfig").read_text())
+    secrets = {v for c in talosconfig["contexts"].values() for k, v in c.items()
+               if k in ("ca", "crt", "key")}
+    secrets |= {base64.b64decode(v).decode().strip() for v in secrets}
+    secrets |= {u["user"]["token"] for u in kubeconfig["users"] if u["user"].get("token")}
+    assert secrets and all(len(s) >= 16 for s in secrets), secrets
+    for path in (p for p in bundle.rglob("*") if p.is_file()):
+        text = path.read_bytes().decode("utf-8", "replace")
+        leaked = [s for s in secrets if s in text]
+        assert not leaked, f"{path.relative_to(bundle)} holds a secret: {leaked}"
+
+
 # ---- faults that stop the run mid-way -------------------------------------------------------
 def test_boot_failure_on_a_worker_stops_at_its_version_proof(make_lab: Callable[..., Any],
                                                                tmp_path: Path) -> None:
@@ -73,6 +106,7 @@ def test_boot_failure_on_a_worker_stops_at_its_version_proof(make_lab: Callable[
     assert summary[0] == ("in_place on lab: failed at test_worker_version[v1.9.4-w2]: w2 came "
                           "back on v1.9.2, expected v1.9.4")
     assert summary[-1] == "changed: w1; rebooted: w2; untouched: cp1, cp2, cp3, w3"
+    _assert_bundle(lab, tmp_path, "failed at test_worker_version[v1.9.4-w2]: ")
     # allure-pytest shows a string parameter quoted
     assert result_w2["parameters"] == [
         {"name": "talos_step", "value": "'Talos v1.9.2 -> v1.9.4: w2'"}]

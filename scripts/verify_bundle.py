@@ -1,0 +1,46 @@
+#!/usr/bin/env python3
+"""Verify an evidence bundle: `python scripts/verify_bundle.py <bundle directory or .tar.gz>`.
+
+Exit 0 when every file matches the bundle's manifest.json; 1 naming each changed, missing or
+extra file; 2 when the bundle cannot be read at all."""
+
+from __future__ import annotations
+
+import sys
+import tarfile
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from drivers.bundle import verify  # noqa: E402
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) != 1:
+        print("usage: verify_bundle.py <bundle directory or .tar.gz>", file=sys.stderr)
+        return 2
+    target = Path(argv[0])
+    if target.is_file() and target.name.endswith(".tar.gz"):
+        with tempfile.TemporaryDirectory() as tmp:
+            with tarfile.open(target) as tar:
+                tar.extractall(tmp, filter="data")
+            (inner,) = [p for p in Path(tmp).iterdir() if p.is_dir()] or [Path(tmp)]
+            return _report(target, verify(inner))
+    if not target.is_dir():
+        print(f"{target}: not a bundle directory or .tar.gz", file=sys.stderr)
+        return 2
+    return _report(target, verify(target))
+
+
+def _report(target: Path, problems: list[str]) -> int:
+    if not problems:
+        print(f"{target}: intact")
+        return 0
+    for line in problems:
+        print(f"{target}: {line}")
+    return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
