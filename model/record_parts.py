@@ -61,6 +61,12 @@ class NodeChange:
     boot_before: str | None = None
     boot_after: str | None = None
     recorded_on_resume: bool = False
+    began: datetime | None = None  # when the change was sent (`at`: when the node was back)
+
+    @property
+    def seconds(self) -> float | None:
+        """How long the change took, from the command to the Talos API answering again."""
+        return (self.at - self.began).total_seconds() if self.began is not None else None
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -69,6 +75,8 @@ class NodeChange:
             "at": stamp(self.at),
             "action": self.action,
         }
+        if self.began is not None:
+            out["began"] = stamp(self.began)
         if self.boot_before is not None:
             out["boot_before"] = self.boot_before
         if self.boot_after is not None:

@@ -109,6 +109,7 @@ class _Reader:
             m.get("boot_before"),
             m.get("boot_after"),
             bool(m.get("recorded_on_resume")),
+            self.time(m["began"], f"{where}.began") if m.get("began") else None,
         )
 
     def kube_change(self, value: Any, where: str) -> KubeChange:

@@ -4,6 +4,7 @@ at the start and the end of the session and from how the session ended."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -20,6 +21,7 @@ class NodeRow:
     schematic: tuple[str, str]
     kubelet: tuple[str, str]
     rebooted: bool = False  # the run record has a change of this node (it was rebooted)
+    took: float | None = None  # seconds its changes took (command sent -> Talos API back)
 
     @property
     def state(self) -> str:
@@ -60,7 +62,8 @@ class RunSummary:
             f"{self.ended:%Y-%m-%d %H:%M:%S}Z ({seconds:.0f} s)",
             f"Kubernetes API server: {self.kubernetes[0]} -> {self.kubernetes[1]}",
             "",
-            f"{'node':<8} {'role':<13} {'Talos':<22} {'kubelet':<22} {'state':<9} schematic",
+            f"{'node':<8} {'role':<13} {'Talos':<22} {'kubelet':<22} {'state':<9} "
+            f"{'took':>6}  schematic",
         ]
         for row in self.nodes:
             schematic = (
@@ -68,9 +71,10 @@ class RunSummary:
                 if row.schematic[0] == row.schematic[1]
                 else f"{row.schematic[0][:12]} -> {row.schematic[1][:12]}"
             )
+            took = f"{row.took:.0f} s" if row.took is not None else "-"
             lines.append(
                 f"{row.name:<8} {row.role:<13} {_pair(row.talos):<22} {_pair(row.kubelet):<22} "
-                f"{row.state:<9} {schematic}"
+                f"{row.state:<9} {took:>6}  {schematic}"
             )
         by_state: dict[str, list[str]] = {}
         for row in self.nodes:
@@ -106,10 +110,11 @@ def node_rows(
     names_roles: list[tuple[str, str]],
     before: ClusterSnapshot | None,
     after: ClusterSnapshot | None,
-    rebooted: frozenset[str] = frozenset(),
+    took: Mapping[str, float] | None = None,
 ) -> tuple[NodeRow, ...]:
-    """Before -> after of each node (`?` where a snapshot did not see it); `rebooted`: the
-    nodes the run record says were changed."""
+    """Before -> after of each node (`?` where a snapshot did not see it); `took`: the nodes
+    the run record says were changed, with the seconds their changes took."""
+    took = took or {}
     return tuple(
         NodeRow(
             name,
@@ -117,7 +122,8 @@ def node_rows(
             (_talos(before, name), _talos(after, name)),
             (_schematic(before, name), _schematic(after, name)),
             (_kubelet(before, name), _kubelet(after, name)),
-            name in rebooted,
+            name in took,
+            took.get(name),
         )
         for name, role in names_roles
     )

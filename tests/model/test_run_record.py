@@ -53,7 +53,8 @@ def test_a_record_goes_to_json_and_back_unchanged() -> None:
            .with_session(LockSession({"user": "alice", "runbook": "in_place"}, ("w",), "ks/l"))
            .with_etcd(EtcdBackup("/b/s.snapshot", 544, "ab" * 32, "0badcafe", 7, 12, "cp1"))
            .with_node_change("w1", NodeChange(T("v1.9.2"), T("v1.9.4"), at, "upgrade",
-                                              T("v1.9.4"), "b1", "b2"))
+                                              T("v1.9.4"), "b1", "b2",
+                                              began=parse_time("2026-12-07T11:03:20Z")))
            .with_kube_change(KubeChange(K("1.32.0"), K("1.32.2"), at, "upgrade"))
            .with_session_end(3, True, [])
            .with_hop_start(T("v1.9.2"), T("v1.9.4"), HopStart({"w1": T("v1.9.2")}, K("1.32.0")))
@@ -64,7 +65,9 @@ def test_a_record_goes_to_json_and_back_unchanged() -> None:
     assert again == rec
     assert rec.to_dict()["nodes"]["w1"] == [{
         "from": "v1.9.2", "to": "v1.9.4", "at": "2026-12-07T11:05:00Z", "action": "upgrade",
-        "boot_before": "b1", "boot_after": "b2", "came_back_on": "v1.9.4"}]
+        "began": "2026-12-07T11:03:20Z", "boot_before": "b1", "boot_after": "b2",
+        "came_back_on": "v1.9.4"}]
+    assert again.nodes["w1"][0].seconds == 100.0
     assert not again.open_for_resume and again.undoable
     assert again.planned[1].talos == T("v1.9.4") and again.planned[0].kubernetes == K("1.32.0")
     assert again.hop_start(T("v1.9.2"), T("v1.9.4")) == HopStart({"w1": T("v1.9.2")}, K("1.32.0"))

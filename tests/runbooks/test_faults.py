@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import subprocess
 import sys
 from collections.abc import Callable
@@ -107,6 +108,10 @@ def test_boot_failure_on_a_worker_stops_at_its_version_proof(make_lab: Callable[
                           "back on v1.9.2, expected v1.9.4")
     assert summary[-1] == "changed: w1; rebooted: w2; untouched: cp1, cp2, cp3, w3"
     _assert_bundle(lab, tmp_path, "failed at test_worker_version[v1.9.4-w2]: ")
+    # and the terminal ends with the same table, with the time each change took
+    table = result.stdout.split(" run summary ", 1)[1]
+    assert "changed: w1; rebooted: w2; untouched: cp1, cp2, cp3, w3" in table, table
+    assert re.search(r"^w2 +worker +v1\.9\.2 +1\.32\.0 +rebooted +\d+ s ", table, re.M), table
     # allure-pytest shows a string parameter quoted
     assert result_w2["parameters"] == [
         {"name": "talos_step", "value": "'Talos v1.9.2 -> v1.9.4: w2'"}]
