@@ -6,4 +6,5 @@ pytest_plugins = [
     "fixtures.upgrade",
     "fixtures.run_summary",
     "fixtures.bundle",
+    "fixtures.progress",
 ]

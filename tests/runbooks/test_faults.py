@@ -249,8 +249,16 @@ def test_api_unreachable_during_the_primary_reboot_is_waited_out(
         make_lab: Callable[..., Any], tmp_path: Path) -> None:
     lab = make_lab(faults=[{"kind": "api_unreachable", "node": "cp1", "seconds": 6}])
     alluredir = tmp_path / "allure"
-    result = run_runbook(lab, tmp_path, f"--alluredir={alluredir}")
+    result = run_runbook(lab, tmp_path, f"--alluredir={alluredir}", "--progress-every=1")
     assert result.exit_code == 0, f"{result.failed}\n{result.tail()}"
+    # the terminal (not a TTY here) said what the long wait waited for, what was still wrong,
+    # and how it ended
+    progress = [ln for ln in result.stdout.splitlines() if "cp1 running, ready" in ln]
+    assert any(re.fullmatch(r"waiting for cp1 running, ready, Kubernetes Node Ready and "
+                            r"schedulable: \d+ s/\d+ s, still: .+", ln) for ln in progress), \
+        result.stdout
+    assert any(re.fullmatch(r"waited \d+ s for cp1 running, ready, Kubernetes Node Ready and "
+                            r"schedulable: OK", ln) for ln in progress), result.stdout
     fired = [f for f in lab.status()["faults"] if f["kind"] == "api_unreachable"]
     assert fired and fired[0]["fired"], lab.status()["faults"]
     waits = [w for w in _wait_attachments(alluredir, "test_control_plane_ready[v1.9.4-cp1]")
