@@ -4,11 +4,16 @@ what the change record needs, with a manifest of every file's sha256 and the run
     manifest.json = {"format": 1, "run": {...}, "files": {"<relative path>": "<sha256>", ...}}
 
 `verify(directory)` says what differs from the manifest: each changed, missing or extra file
-(the manifest itself is the only file it does not list). Signing is not done yet.
+(the manifest and its signature are the files it does not list). With a signing key the
+manifest is signed (Ed25519, the `cryptography` library): `manifest.json.sig` holds the
+algorithm, the public key and the signature of manifest.json's bytes; a signed bundle verifies
+only if the signature holds, and `verify(..., key=)` also requires that signer.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import json
 import shutil
@@ -17,8 +22,20 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import (
+    Ed25519PrivateKey,
+    Ed25519PublicKey,
+)
+
 MANIFEST = "manifest.json"
+SIGNATURE = "manifest.json.sig"
 FORMAT = 1
+
+
+class SigningError(ValueError):
+    """A signing or public key that cannot be used (the message says why, never the key)."""
 
 
 def sha256_of(path: Path) -> str:
@@ -33,7 +50,7 @@ def _files(directory: Path) -> list[Path]:
     return sorted(
         p
         for p in directory.rglob("*")
-        if p.is_file() and p.relative_to(directory).as_posix() != MANIFEST
+        if p.is_file() and p.relative_to(directory).as_posix() not in (MANIFEST, SIGNATURE)
     )
 
 
@@ -53,17 +70,71 @@ def archive(directory: Path) -> Path:
     return out
 
 
-def verify(directory: Path) -> list[str]:
+def _private_key(text: str) -> Ed25519PrivateKey:
+    text = text.strip()
+    try:
+        if text.startswith("-----BEGIN"):
+            key = serialization.load_pem_private_key(text.encode(), password=None)
+        else:
+            key = Ed25519PrivateKey.from_private_bytes(base64.b64decode(text, validate=True))
+    except (ValueError, TypeError, binascii.Error) as e:
+        raise SigningError(f"not an Ed25519 private key: {type(e).__name__}") from None
+    if not isinstance(key, Ed25519PrivateKey):
+        raise SigningError(f"not an Ed25519 private key: a {type(key).__name__}")
+    return key
+
+
+def public_key_text(key: Ed25519PublicKey) -> str:
+    """The raw 32-byte public key in base64 (how the signature file and --key name a key)."""
+    raw = key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    return base64.b64encode(raw).decode()
+
+
+def sign(directory: Path, private_key: str) -> str:
+    """Sign manifest.json with the Ed25519 key (PEM, or raw base64); return the public key."""
+    key = _private_key(private_key)
+    signature = key.sign((directory / MANIFEST).read_bytes())
+    public = public_key_text(key.public_key())
+    body = {
+        "algorithm": "ed25519",
+        "public_key": public,
+        "signature": base64.b64encode(signature).decode(),
+    }
+    (directory / SIGNATURE).write_text(json.dumps(body, indent=2))
+    return public
+
+
+def _signature_problems(directory: Path, key: str | None) -> list[str]:
+    path = directory / SIGNATURE
+    if not path.exists():
+        return [f"not signed: no {SIGNATURE} (a signer was required)"] if key else []
+    try:
+        body = json.loads(path.read_text())
+        public = Ed25519PublicKey.from_public_bytes(base64.b64decode(body["public_key"]))
+        signature = base64.b64decode(body["signature"])
+    except (OSError, ValueError, KeyError, TypeError, binascii.Error) as e:
+        return [f"unreadable signature: {SIGNATURE}: {type(e).__name__}"]
+    try:
+        public.verify(signature, (directory / MANIFEST).read_bytes())
+    except InvalidSignature:
+        return [f"bad signature: {MANIFEST} was changed after it was signed"]
+    if key is not None and body["public_key"] != key.strip():
+        return [f"signed by another key: {body['public_key']}"]
+    return []
+
+
+def verify(directory: Path, key: str | None = None) -> list[str]:
     """What differs from the manifest, one line each (`changed: x`, `missing: y`,
-    `extra: z`); empty when the bundle is intact. A missing or unreadable manifest is one
-    line too."""
+    `extra: z`, a signature problem); empty when the bundle is intact. A missing or
+    unreadable manifest is one line too. `key` (raw public key, base64): the signer the
+    bundle must have."""
     path = directory / MANIFEST
     try:
         manifest = json.loads(path.read_text())
         listed: dict[str, str] = dict(manifest["files"])
     except (OSError, ValueError, KeyError, TypeError) as e:
         return [f"no readable manifest: {path}: {e}"]
-    problems = []
+    problems = _signature_problems(directory, key)
     present = {p.relative_to(directory).as_posix(): p for p in _files(directory)}
     for name, digest in sorted(listed.items()):
         if name not in present:

@@ -34,6 +34,7 @@ from model.profile_fields import (
 )
 from model.profile_sections import (
     Backups,
+    Evidence,
     Flux,
     Health,
     Lab,
@@ -47,6 +48,7 @@ from model.roles import Role
 
 __all__ = [
     "Backups",
+    "Evidence",
     "Factory",
     "Flux",
     "Health",
@@ -261,6 +263,7 @@ class Profile(Frozen):
     backups: Backups = Field(default_factory=dict, validate_default=True)
     flux: Flux = Flux()
     health: Health = Health()
+    evidence: Evidence = Evidence()
     proxmox: Proxmox | None = None
     lab: Lab | None = None
 

@@ -129,3 +129,10 @@ class Lab(BaseModel):
     timings: dict[str, float] = Field(default_factory=dict)
     scale: float = Field(default=1.0, gt=0)
     workers: int | None = Field(default=None, ge=0)
+
+
+class Evidence(Frozen):
+    """The evidence bundle: `signing_key` (a secret reference) signs its manifest (Ed25519: a
+    PEM private key, or the raw 32-byte key in base64 on one line)."""
+
+    signing_key: SecretRefField | None = None

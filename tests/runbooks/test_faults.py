@@ -59,18 +59,35 @@ def report_categories(alluredir: Path, test_id: str) -> list[str]:
     return [lb["value"] for lb in labels if lb["name"] == "category"]
 
 
-def _assert_bundle(lab: Any, tmp_path: Path, outcome: str) -> None:
+def _signing_key(tmp_path: Path) -> tuple[Path, str]:
+    """An Ed25519 key for evidence.signing_key: (PEM file, public key as the session prints)."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from drivers.bundle import public_key_text
+
+    key = Ed25519PrivateKey.generate()
+    path = tmp_path / "evidence-key.pem"
+    path.write_bytes(key.private_bytes(serialization.Encoding.PEM,
+                                       serialization.PrivateFormat.PKCS8,
+                                       serialization.NoEncryption()))
+    return path, public_key_text(key.public_key())
+
+
+def _assert_bundle(lab: Any, tmp_path: Path, outcome: str, signer: str) -> None:
     """The session left an intact evidence bundle (and its archive) beside its Allure results,
-    holding the report, the results, the plan, the snapshots and the run record, and not one
-    secret of the lab's talosconfig or kubeconfig."""
+    holding the report, the results, the plan, the snapshots and the run record, signed by
+    `signer`, and not one secret of the lab's talosconfig or kubeconfig, nor the signing key."""
     __tracebackhide__ = True
     (bundle,) = [p for p in tmp_path.glob("bundle-in_place-lab-*") if p.is_dir()]
     assert bundle.with_name(bundle.name + ".tar.gz").is_file()
-    verified = subprocess.run([sys.executable, "scripts/verify_bundle.py", str(bundle)],
+    verified = subprocess.run([sys.executable, "scripts/verify_bundle.py", str(bundle),
+                               "--key", signer],
                               cwd=REPO, capture_output=True, text=True, timeout=60, check=False)
     assert verified.returncode == 0, verified.stdout + verified.stderr
     manifest = json.loads((bundle / "manifest.json").read_text())
     assert manifest["run"]["outcome"].startswith(outcome), manifest["run"]
+    assert (bundle / "manifest.json.sig").is_file()
     assert {"report.html", "run-summary.txt", "plan.json", "plan.txt", "run-record.json",
             "snapshot-before.json", "snapshot-after.json",
             "allure-results/commands.log"} <= set(manifest["files"]), sorted(manifest["files"])
@@ -80,6 +97,8 @@ def _assert_bundle(lab: Any, tmp_path: Path, outcome: str) -> None:
                if k in ("ca", "crt", "key")}
     secrets |= {base64.b64decode(v).decode().strip() for v in secrets}
     secrets |= {u["user"]["token"] for u in kubeconfig["users"] if u["user"].get("token")}
+    secrets |= {ln for ln in (tmp_path / "evidence-key.pem").read_text().splitlines()
+                if "-----" not in ln}  # the signing key's own body
     assert secrets and all(len(s) >= 16 for s in secrets), secrets
     for path in (p for p in bundle.rglob("*") if p.is_file()):
         text = path.read_bytes().decode("utf-8", "replace")
@@ -90,7 +109,9 @@ def _assert_bundle(lab: Any, tmp_path: Path, outcome: str) -> None:
 # ---- faults that stop the run mid-way -------------------------------------------------------
 def test_boot_failure_on_a_worker_stops_at_its_version_proof(make_lab: Callable[..., Any],
                                                                tmp_path: Path) -> None:
-    lab = make_lab(faults=[{"kind": "boot_failure", "node": "w2"}])
+    key_file, public = _signing_key(tmp_path)
+    lab = make_lab(faults=[{"kind": "boot_failure", "node": "w2"}],
+                   extra={"evidence": {"signing_key": {"file": str(key_file)}}})
     before = lab_counts(lab)
     result = run_runbook(lab, tmp_path, f"--alluredir={tmp_path / 'allure'}")
     assert_stopped_at(result, "test_worker_version[v1.9.4-w2]",
@@ -107,7 +128,8 @@ def test_boot_failure_on_a_worker_stops_at_its_version_proof(make_lab: Callable[
     assert summary[0] == ("in_place on lab: failed at test_worker_version[v1.9.4-w2]: w2 came "
                           "back on v1.9.2, expected v1.9.4")
     assert summary[-1] == "changed: w1; rebooted: w2; untouched: cp1, cp2, cp3, w3"
-    _assert_bundle(lab, tmp_path, "failed at test_worker_version[v1.9.4-w2]: ")
+    _assert_bundle(lab, tmp_path, "failed at test_worker_version[v1.9.4-w2]: ", public)
+    assert f"signed (Ed25519, public key {public})" in result.stdout
     # and the terminal ends with the same table, with the time each change took
     table = result.stdout.split(" run summary ", 1)[1]
     assert "changed: w1; rebooted: w2; untouched: cp1, cp2, cp3, w3" in table, table
