@@ -11,7 +11,6 @@ EXTENSIONS = "extensions-present"
 SCHEMATIC = "schematic-matches"
 
 _CAT = Category.EXTENSIONS
-SCHEMATIC_EXTENSION = "schematic"
 
 
 def _same_extension(wanted: str, installed: str) -> bool:
@@ -60,7 +59,7 @@ def check_schematic(snapshot: ClusterSnapshot, expectation: Expectation) -> list
             findings.append(problem)
             continue
         assert obs is not None
-        ids = [e.version for e in obs.extensions if e.name == SCHEMATIC_EXTENSION]
+        ids = obs.schematic_ids
         if ids == [expectation.schematic]:
             continue
         observed = (

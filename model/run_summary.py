@@ -10,8 +10,6 @@ from datetime import datetime
 
 from model.snapshot import ClusterSnapshot
 
-SCHEMATIC_EXTENSION = "schematic"
-
 
 @dataclass(frozen=True)
 class NodeRow:
@@ -97,7 +95,7 @@ def _talos(snap: ClusterSnapshot | None, name: str) -> str:
 
 def _schematic(snap: ClusterSnapshot | None, name: str) -> str:
     obs = snap.node(name) if snap is not None else None
-    ids = [e.version for e in obs.extensions if e.name == SCHEMATIC_EXTENSION] if obs else []
+    ids = obs.schematic_ids if obs is not None else []
     return ids[0] if ids else "?"
 
 

@@ -81,6 +81,9 @@ class ExtensionObservation(_Observed):
     version: str
 
 
+SCHEMATIC_EXTENSION = "schematic"  # the extension an Image Factory image carries its ID in
+
+
 @dataclass(frozen=True)
 class NodeObservation(_Observed):
     """What the Talos API said about one profile node (apid_ok False: it did not answer)."""
@@ -96,6 +99,12 @@ class NodeObservation(_Observed):
     unmet_conditions: tuple[UnmetCondition, ...] = ()
     extensions: tuple[ExtensionObservation, ...] = ()
     boot_id: str | None = None
+
+    @property
+    def schematic_ids(self) -> list[str]:
+        """The Image Factory schematic IDs the node reports (its `schematic` extension's
+        version: one, on a factory image)."""
+        return [e.version for e in self.extensions if e.name == SCHEMATIC_EXTENSION]
 
 
 # --------------------------------------------------------------------------- Kubernetes side
