@@ -56,6 +56,11 @@ def _pid_alive(pid: str) -> bool:
     return True
 
 
+def operator() -> str:
+    """Who runs this session: user@host (the lock's holder, the run summary, the bundle)."""
+    return f"{getpass.getuser()}@{socket.gethostname()}"
+
+
 @dataclass(frozen=True)
 class Holder:
     """Who holds the lock: user@host, the holding process, runbook, change reference, start."""
