@@ -140,10 +140,6 @@ class LockSession:
     released: bool | None = None
     renew_errors: tuple[str, ...] = ()
 
-    @property
-    def runbook(self) -> str:
-        return str(self.holder.get("runbook", ""))
-
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
             "holder": dict(self.holder),
