@@ -88,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
             st = lab.state
             print(f"lab ready in {lab.dir}")
             print(f"  kubernetes: {st['kubernetes']}   factory: {st['factory']}   "
-                  f"proxmox: {st['proxmox']}")
+                  f"proxmox: {st['proxmox']}   change desk: {st['change']}")
             print(f"  use it:     source {lab.dir / 'env'}")
             print(f"  harness:    pytest runbooks/health --cluster={lab.profile}")
             return 0

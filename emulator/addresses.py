@@ -1,6 +1,7 @@
 """Loopback address plan of one lab: a random 127.A.B.0/23-ish block, unique per lab.
 
-Slot 1 is the lab's control API, 2 the Image Factory, 3 Proxmox VE; nodes start at slot 10.
+Slot 1 is the lab's control API, 2 the Image Factory, 3 Proxmox VE, 4 the change desk; nodes
+start at slot 10.
 Nothing here ever produces an address outside 127.0.0.0/8.
 """
 
@@ -16,6 +17,7 @@ from emulator.errors import PortTaken
 CONTROL_PORT = 7777
 FACTORY_PORT = 8080
 PVE_PORT = 8006
+CHANGE_PORT = 8090
 APID_PORT = 50000
 KUBE_PORT = 6443
 ETCD_CLIENT_PORT = 2379
@@ -48,6 +50,10 @@ class AddressPlan:
     def pve(self) -> str:
         return self.slot(3)
 
+    @property
+    def change(self) -> str:
+        return self.slot(4)
+
     def node(self, i: int) -> str:
         """Address of the i-th node (0-based, profile order)."""
         return self.slot(_FIRST_NODE_SLOT + i)
@@ -71,7 +77,8 @@ def allocate(n_nodes: int, *, fixed: tuple[int, int] | None = None, tries: int =
     for _ in range(1 if fixed else tries):
         a, b = fixed if fixed else (rng.randint(20, 250), rng.randrange(0, 254 - span))
         plan = AddressPlan(a, b)
-        probes = [(plan.control, CONTROL_PORT), (plan.factory, FACTORY_PORT), (plan.pve, PVE_PORT)]
+        probes = [(plan.control, CONTROL_PORT), (plan.factory, FACTORY_PORT), (plan.pve, PVE_PORT),
+                  (plan.change, CHANGE_PORT)]
         probes += [(plan.node(0), APID_PORT), (plan.node(0), ETCD_CLIENT_PORT)]
         busy = [(h, p) for h, p in probes if not _free(h, p)]
         if not busy:

@@ -201,6 +201,10 @@ class Lab:
         """The stable JSON status (see `python -m emulator status --json`)."""
         return self._control("/status")
 
+    def change_desk(self) -> dict[str, Any]:
+        """The change desk's records with what was written to them (notes, attachments)."""
+        return self._control("/change")
+
     def fault(self, kind: str, node: str | None = None, **params: Any) -> dict[str, Any]:
         """Inject a fault by name; raise LabError naming an unknown kind, node or parameter."""
         return self._control("/faults", {"kind": kind, "node": node, **params})

@@ -82,6 +82,16 @@ async def apply_immediate(world: EmulatedCluster, fault: Fault) -> None:
         node = world.node(fault.node) if fault.node else _default_secondary(world)
         fault.node = node.name
         node.etcd_delay = float(fault.params.get("seconds", 0.8))
+    elif kind in ("change_not_approved", "change_outside_window"):
+        ref = fault.params.get("ref")
+        hit = (world.change.not_approved if kind == "change_not_approved"
+               else world.change.outside_window)(None if ref is None else str(ref))
+        if not hit:
+            from emulator.errors import LabConfigError
+
+            raise LabConfigError(f"fault {kind}: no change {ref!r} it can act on")
+    elif kind == "change_attachment_fails":
+        world.change.attachments_fail = True
 
 
 def raise_not_cp(node: NodeState) -> None:

@@ -32,6 +32,9 @@ KINDS: dict[str, tuple[bool, tuple[str, ...], tuple[str, ...], bool]] = {
     "cordoned": (True, (), (), False),
     "node_down": (True, (), (), False),
     "slow_etcd_member": (True, (), ("seconds",), False),
+    "change_not_approved": (True, (), ("ref",), False),
+    "change_outside_window": (True, (), ("ref",), False),
+    "change_attachment_fails": (True, (), (), False),
 }
 
 

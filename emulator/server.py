@@ -23,6 +23,7 @@ from aiohttp import web
 from emulator import files
 from emulator.addresses import (
     APID_PORT,
+    CHANGE_PORT,
     CONTROL_PORT,
     FACTORY_PORT,
     KUBE_PORT,
@@ -58,6 +59,7 @@ class LabServer:
     # ---- start -------------------------------------------------------------------------------
     async def start(self) -> EmulatedCluster:
         """Build everything; return the world once every API answers. Raise LabError on failure."""
+        from emulator.change.models import ChangeDesk
         from emulator.etcd import EtcdCluster
         from emulator.factory.models import FactoryModel
         from emulator.kube.store import KubeStore
@@ -81,6 +83,7 @@ class LabServer:
                              "running")
         world.pve.add_vm(self.spec.template_vmid, f"talos-{self.spec.talos_version}",
                          self.spec.proxmox_node, ["template", "talos"], "stopped", template=True)
+        world.change = ChangeDesk()
         world.kube = KubeStore()
         world.k8s = KubeSync(world)
         world.k8s.seed()
@@ -100,6 +103,7 @@ class LabServer:
         return world
 
     async def _serve_all(self, world: EmulatedCluster) -> None:
+        from emulator.change.routes import build_app as change_app
         from emulator.factory.routes import build_app as factory_app
         from emulator.proxmox.routes import build_app as pve_app
 
@@ -112,9 +116,11 @@ class LabServer:
         control.router.add_get("/status", self._status)
         control.router.add_post("/faults", self._faults)
         control.router.add_post("/shutdown", self._shutdown)
+        control.router.add_get("/change", self._change)
         await self._site(control, [(world.plan.control, CONTROL_PORT)])
         await self._site(factory_app(world.factory), [(world.plan.factory, FACTORY_PORT)])
         await self._site(pve_app(world.pve), [(world.plan.pve, PVE_PORT)])
+        await self._site(change_app(world.change), [(world.plan.change, CHANGE_PORT)])
         await self._start_kube(world)
 
     async def _site(self, app: web.Application, binds: list[tuple[str, int]]) -> web.AppRunner:
@@ -229,6 +235,11 @@ class LabServer:
         except LabError as e:
             return web.json_response({"error": str(e)}, status=400)
         return web.json_response({"ok": True, "fault": fault.to_dict()})
+
+    async def _change(self, request: web.Request) -> web.Response:
+        """What the change desk holds: states, windows, notes, attachments (for tests)."""
+        assert self.world is not None
+        return web.json_response(self.world.change.dump())
 
     async def _shutdown(self, request: web.Request) -> web.Response:
         asyncio.get_running_loop().call_soon(self._stopped.set)

@@ -151,6 +151,7 @@ class EmulatedCluster(WorldViews):
         self.etcd: Any = None
         self.factory: Any = None
         self.pve: Any = None
+        self.change: Any = None  # the change desk (emulator/change)
         self.pve_token: tuple[str, str] = ("root@pam!harness", "")
         self.catalog: Any = None
         self.k8s: Any = None
