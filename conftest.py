@@ -6,5 +6,6 @@ pytest_plugins = [
     "fixtures.upgrade",
     "fixtures.run_summary",
     "fixtures.bundle",
+    "fixtures.change_gate",
     "fixtures.progress",
 ]

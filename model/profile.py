@@ -34,6 +34,7 @@ from model.profile_fields import (
 )
 from model.profile_sections import (
     Backups,
+    Change,
     Evidence,
     Flux,
     Health,
@@ -48,6 +49,7 @@ from model.roles import Role
 
 __all__ = [
     "Backups",
+    "Change",
     "Evidence",
     "Factory",
     "Flux",
@@ -264,6 +266,7 @@ class Profile(Frozen):
     flux: Flux = Flux()
     health: Health = Health()
     evidence: Evidence = Evidence()
+    change: Change | None = None
     proxmox: Proxmox | None = None
     lab: Lab | None = None
 

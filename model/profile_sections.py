@@ -5,8 +5,9 @@ models that reject unknown fields (except ``lab:``, which the lab owns)."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from model.profile_fields import (
     GO_DURATION,
@@ -136,3 +137,57 @@ class Evidence(Frozen):
     PEM private key, or the raw 32-byte key in base64 on one line)."""
 
     signing_key: SecretRefField | None = None
+
+
+# --------------------------------------------------------------------------- change management
+
+CHANGE_SYSTEMS = ("servicenow", "jira")
+DEFAULT_ALLOWED_STATES = {"servicenow": ("Implement",)}
+
+
+class Change(Frozen):
+    """The change system a mutating runbook runs under (model/change.py judges a change).
+
+    ``servicenow``: the Table API's change_request by number; its state (display name) must be
+    one of ``allowed_states`` (default Implement) and now inside its planned window (unless
+    ``check_window: false``). ``jira``: the issue's status must be one of ``allowed_states``
+    (required: workflows name their statuses). ``credentials`` is a secret reference: with
+    ``user``, the password or API token of basic auth; without, a bearer token (OAuth, or a
+    Jira Data Center personal access token). ``attach``: at the end, the evidence bundle is
+    attached to the change and a work note (comment) carries the outcome."""
+
+    system: Literal["servicenow", "jira"]
+    url: str
+    credentials: SecretRefField
+    user: str | None = None
+    allowed_states: tuple[str, ...] = ()
+    check_window: bool = True
+    attach: bool = True
+    timeout: Duration = 30.0
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        return check_http_url(value)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_states(cls, data: object) -> object:
+        """ServiceNow's default is Implement; Jira has none (workflows name their own)."""
+        if isinstance(data, dict) and not data.get("allowed_states"):
+            default = DEFAULT_ALLOWED_STATES.get(str(data.get("system")))
+            if default is None and data.get("system") in CHANGE_SYSTEMS:
+                raise ValueError(
+                    f"allowed_states: is required for {data['system']} (the statuses in which "
+                    "a change may be implemented, as your workflow names them)"
+                )
+            if default is not None:
+                data = {**data, "allowed_states": list(default)}
+        return data
+
+    @field_validator("allowed_states")
+    @classmethod
+    def _states(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if any(not s.strip() for s in value):
+            raise ValueError("a state cannot be empty")
+        return value

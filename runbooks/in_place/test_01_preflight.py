@@ -1,6 +1,6 @@
 """Phase 1, preflight (read-only): is it safe to start? Nothing here changes the cluster,
-except the second step, which takes the cluster lock. The first three steps are every upgrade
-runbook's (runbooks/phases/preflight.py: the plan, the lock, the health gate); then this
+except the third step, which takes the cluster lock. The first four steps are every upgrade
+runbook's (runbooks/phases/preflight.py: the change, the plan, the lock, the health gate); then this
 runbook's own: the cluster is the profile's, the installers exist, talosctl is new enough, Flux
 is idle, no PodDisruptionBudget blocks a drain, a way back exists."""
 

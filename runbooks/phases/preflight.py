@@ -1,7 +1,8 @@
-"""The first steps of every upgrade-shaped runbook, read-only except the lock: the plan is
-sound, the cluster lock is ours (taken second, so that a second session stops at once, naming
-the holder, instead of judging a cluster another session is changing), the whole health gate
-passes. A runbook's own preflight steps follow these."""
+"""The first steps of every upgrade-shaped runbook, read-only except the lock: the change this
+run is performed under is approved (before any call to the cluster), the plan is sound, the
+cluster lock is ours (taken next, so that a second session stops at once, naming the holder,
+instead of judging a cluster another session is changing), the whole health gate passes. A
+runbook's own preflight steps follow these."""
 
 from __future__ import annotations
 
@@ -10,13 +11,29 @@ import json
 import allure
 import pytest
 
+from fixtures.change_gate import check_change
 from fixtures.cluster_lock import take_lock
+from fixtures.evidence import without_diagnostics
 from fixtures.procedures.proofs import healthy_before
 from fixtures.procedures.run import Run
 from fixtures.upgrade import spec_of
 from model.plan import UpgradePlan
+from model.profile import Profile
 
-__all__ = ["test_plan_is_valid", "test_take_cluster_lock", "test_cluster_healthy"]
+__all__ = [
+    "test_change_is_approved",
+    "test_plan_is_valid",
+    "test_take_cluster_lock",
+    "test_cluster_healthy",
+]
+
+
+@without_diagnostics
+def test_change_is_approved(pytestconfig: pytest.Config, profile: Profile) -> None:
+    """The change this run is performed under is approved and, where the change system has one,
+    inside its planned window (the profile's change: section); nothing before this step
+    touches the cluster"""
+    check_change(pytestconfig, profile)
 
 
 def test_plan_is_valid(plan: UpgradePlan, plan_description: str, run: Run) -> None:

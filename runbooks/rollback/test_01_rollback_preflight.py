@@ -1,7 +1,7 @@
 """Phase 1, preflight (read-only except the lock): is the way back open and the cluster sane?
-The first three steps are every upgrade runbook's (runbooks/phases/preflight.py: the plan, the
-lock, the health gate); then the rollback's own: the cluster is where the record says, and each
-node has a way back."""
+The first four steps are every upgrade runbook's (runbooks/phases/preflight.py: the change, the
+plan, the lock, the health gate); then the rollback's own: the cluster is where the record
+says, and each node has a way back."""
 
 from __future__ import annotations
 
@@ -13,7 +13,11 @@ from fixtures.run_log import RunLog
 from model.catalog import Catalog
 from model.plan import TalosHop, UpgradePlan
 from model.rollback_plan import predicted_action
-from runbooks.phases.preflight import test_cluster_healthy, test_take_cluster_lock  # noqa: F401
+from runbooks.phases.preflight import (  # noqa: F401
+    test_change_is_approved,
+    test_cluster_healthy,
+    test_take_cluster_lock,
+)
 from runbooks.phases.preflight import test_plan_is_valid as test_rollback_plan  # noqa: F401
 
 

@@ -253,6 +253,32 @@ INVALID: list[tuple[str, Change, str]] = [
         "(globs allowed)",
     ),
     ("path-is-not-a-field", _set("path", "/etc"), "unknown field 'path'"),
+    (
+        "change-jira-without-states",
+        _set("change", {"system": "jira", "url": "https://jira.example.com",
+                        "credentials": {"env": "JIRA_TOKEN"}}),
+        "change: allowed_states: is required for jira (the statuses in which a change may be "
+        "implemented, as your workflow names them)",
+    ),
+    (
+        "change-unknown-system",
+        _set("change", {"system": "remedy", "url": "https://x.example.com",
+                        "credentials": {"env": "T"}}),
+        "change.system: input should be 'servicenow' or 'jira' (got 'remedy')",
+    ),
+    (
+        "change-inline-credentials",
+        _set("change", {"system": "servicenow", "url": "https://x.service-now.com",
+                        "credentials": "hunter2"}),
+        "change.credentials: inline secret not allowed; use {env: NAME}, {file: PATH} or "
+        "{pass: PATH}",
+    ),
+    (
+        "change-url",
+        _set("change", {"system": "servicenow", "url": "x.service-now.com",
+                        "credentials": {"env": "T"}}),
+        "change.url: 'x.service-now.com' is not an http(s) URL",
+    ),
 ]
 
 
