@@ -193,7 +193,8 @@ def test_malformed_profiles(tmp_path: Path) -> None:
     ("- [\n", "not valid YAML"),
     ("- node: w1\n", "[0]: each fault needs a 'kind'"),
     ("- kind: cordoned\n- kind: nope\n", "[1]: unknown fault 'nope' (known: api_unreachable, "
-     "boot_failure, cordoned, crashloop_pod, drain_blocked, etcd_member_down, "
+     "boot_failure, change_attachment_fails, change_not_approved, change_outside_window, "
+     "cordoned, crashloop_pod, drain_blocked, etcd_member_down, "
      "extension_missing, flux_not_ready, image_pull_failure, never_ready, node_down, "
      "slow_etcd_catchup, slow_etcd_member, stale_etcd_member, velero_backup_fails)"),
     ("- kind: cordoned\n  node: w9\n", "[0]: fault cordoned: unknown node 'w9' (lab nodes: "
@@ -217,7 +218,9 @@ def test_bad_faults_at_run_time(tmp_path: Path, labs: list[Path]) -> None:
     labs.append(d)
     assert emulator_cli("up", "--dir", str(d)).returncode == 0
     cases = {
-        ("nope",): "unknown fault 'nope' (known: api_unreachable, boot_failure, cordoned, "
+        ("nope",): "unknown fault 'nope' (known: api_unreachable, boot_failure, "
+                       "change_attachment_fails, change_not_approved, change_outside_window, "
+                       "cordoned, "
                    "crashloop_pod, drain_blocked, etcd_member_down, extension_missing, "
                    "flux_not_ready, image_pull_failure, never_ready, node_down, "
                    "slow_etcd_catchup, slow_etcd_member, stale_etcd_member, "
