@@ -14,6 +14,7 @@ import uuid
 from typing import TYPE_CHECKING, Any
 
 from emulator.kube import objects as o
+from emulator.kube.disruption import pod_ready
 from emulator.kube.errors import KubeApiError, NotFound, TooManyRequests
 from emulator.talos.gotext import format_seconds, go_quote
 
@@ -38,6 +39,45 @@ class KubeSync:
     def __init__(self, world: EmulatedCluster) -> None:
         self.world = world
         self.store = world.kube
+        self.samples = 0  # disruption samples taken (lab.track_disruption)
+        self.min_ready: dict[str, int] = {}  # ReplicaSet -> fewest Ready replicas seen
+        self.pdb_min: dict[str, dict[str, int]] = {}  # PDB -> lowest healthy seen, and desired
+
+    def sample_disruption(self) -> None:
+        """One sample: each ReplicaSet's Ready replicas (pods not being deleted) and each
+        PodDisruptionBudget's currentHealthy against desiredHealthy; the lowest are kept."""
+        self.samples += 1
+        pods, _ = self.store.list("pods")
+        ready: dict[str, int] = {}
+        for pod in pods:
+            owners = pod["metadata"].get("ownerReferences") or []
+            if not owners or owners[0].get("kind") != "ReplicaSet":
+                continue
+            key = f"{pod['metadata']['namespace']}/{owners[0]['name']}"
+            up = pod_ready(pod) and not pod["metadata"].get("deletionTimestamp")
+            ready[key] = ready.get(key, 0) + int(up)
+        for key, count in ready.items():
+            self.min_ready[key] = min(self.min_ready.get(key, count), count)
+        pdbs, _ = self.store.list("poddisruptionbudgets")
+        for pdb in pdbs:
+            st = pdb.get("status") or {}
+            key = f"{pdb['metadata']['namespace']}/{pdb['metadata']['name']}"
+            healthy, desired = int(st.get("currentHealthy", 0)), int(st.get("desiredHealthy", 0))
+            seen = self.pdb_min.get(key)
+            if seen is None or healthy < seen["healthy"]:
+                self.pdb_min[key] = {"healthy": healthy, "desired": desired}
+
+    def disruption(self) -> dict[str, Any]:
+        """What the samples saw (status `disruption`): a PDB was violated when its lowest
+        healthy count went under its desired one."""
+        return {
+            "tracked": self.world.spec.track_disruption,
+            "samples": self.samples,
+            "min_ready": dict(sorted(self.min_ready.items())),
+            "pdb_min_healthy": dict(sorted(self.pdb_min.items())),
+            "pdb_violated": sorted(k for k, v in self.pdb_min.items()
+                                   if v["healthy"] < v["desired"]),
+        }
 
     # ---- seed ---------------------------------------------------------------------------------
     def seed(self) -> None:

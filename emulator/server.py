@@ -100,7 +100,14 @@ class LabServer:
         for fault in faults:
             await self.inject(fault)
         files.write_lab_files(world, os.getpid())
+        if self.spec.track_disruption:
+            self._spawn(self._sample_disruption(world))
         return world
+
+    async def _sample_disruption(self, world: EmulatedCluster) -> None:
+        while True:
+            world.k8s.sample_disruption()
+            await asyncio.sleep(0.05)
 
     async def _serve_all(self, world: EmulatedCluster) -> None:
         from emulator.change.routes import build_app as change_app

@@ -63,6 +63,9 @@ class LabSpec:
     # lab.schedulable_control_planes (allowSchedulingOnControlPlanes): workloads run on the
     # control planes too; default when the cluster has no workers
     schedulable_control_planes: bool = False
+    # lab.track_disruption: sample, every 50 ms, each ReplicaSet's Ready replicas and each
+    # PodDisruptionBudget's healthy pods, and keep the lowest (status `disruption`)
+    track_disruption: bool = False
     raw: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -158,6 +161,9 @@ def load_spec(path: Path, *, extra_workers: int | None = None) -> LabSpec:
     cp_sched = lab.get("schedulable_control_planes", not any(n.role == "worker" for n in nodes))
     if not isinstance(cp_sched, bool):
         raise LabConfigError(f"{path}: lab.schedulable_control_planes: must be true or false")
+    track = lab.get("track_disruption", False)
+    if not isinstance(track, bool):
+        raise LabConfigError(f"{path}: lab.track_disruption: must be true or false")
     pve = raw.get("proxmox") or {}
     backups = raw.get("backups") or {}
     velero = backups.get("velero") or {}
@@ -179,6 +185,7 @@ def load_spec(path: Path, *, extra_workers: int | None = None) -> LabSpec:
         talosctl_version=client,
         kube_proxy=kube_proxy,
         schedulable_control_planes=cp_sched,
+        track_disruption=track,
         raw=raw,
     )
 

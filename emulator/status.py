@@ -5,9 +5,10 @@ vmid, talos_version, active_slot, slots{A,B}, schematic, extensions, boot_id, bo
 upgrade_count, stage, machine_ready, apid, busy, kubernetes{ready, cordoned, kubelet_version,
 os_image}}, etcd{members[] {id, name, peer_urls, client_urls, learner, started}, error},
 kubernetes{api, version, available, proxy_version}, faults[] {kind, node, <its params>,
-fired}, endpoints{factory, proxmox, control}. Slots are {version, schematic,
-[missing_extensions]} or null; `busy` names a running sequence or is null; `kubernetes.ready`
-is "True", "False" or "Unknown". tests/emulator/test_lab_cli.py pins these keys.
+fired}, disruption{tracked, samples, min_ready, pdb_min_healthy, pdb_violated} (sampled every
+50 ms with lab.track_disruption), endpoints{factory, proxmox, control}. Slots are {version,
+schematic, [missing_extensions]} or null; `busy` names a running sequence or is null;
+`kubernetes.ready` is "True", "False" or "Unknown". tests/emulator/test_lab_cli.py pins these keys.
 """
 
 from __future__ import annotations
@@ -66,6 +67,7 @@ async def lab_status(world: EmulatedCluster) -> dict[str, Any]:
             "proxy_version": world.proxy_version,
         },
         "faults": [f.to_dict() for f in world.faults],
+        "disruption": world.k8s.disruption(),
         "endpoints": {"factory": world.factory_url,
                       "proxmox": f"http://{world.plan.pve}:8006",
                       "control": f"http://{world.plan.control}:7777"},

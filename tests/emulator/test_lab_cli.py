@@ -21,7 +21,7 @@ from emulator.api import DEFAULT_PROFILE
 from emulator.etcd import read_pid_file
 from tests.emulator.lab_helpers import REPO, emulator_cli, wait_until
 
-STATUS_KEYS = {"name", "dir", "nodes", "etcd", "kubernetes", "faults", "endpoints"}
+STATUS_KEYS = {"name", "dir", "nodes", "etcd", "kubernetes", "faults", "disruption", "endpoints"}
 NODE_KEYS = {"name", "address", "role", "primary", "vmid", "talos_version", "active_slot",
              "slots", "schematic", "extensions", "boot_id", "boot_count", "upgrade_count",
              "stage", "machine_ready", "apid", "busy", "kubernetes"}
