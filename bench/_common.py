@@ -161,11 +161,13 @@ class LabRun:
 
 
 def lab_up(lab_dir: Path, *, extra_workers: int | None = None, timeout: float = 180.0,
-           profile: Path | None = None) -> LabRun:
+           profile: Path | None = None, faults: Path | None = None) -> LabRun:
     """`python -m emulator up --dir lab_dir`; return once it is ready (raise on failure)."""
     cmd = [PY, "-m", "emulator", "up", "--dir", str(lab_dir), "--timeout", str(int(timeout))]
     if profile is not None:
         cmd += ["--profile", str(profile)]
+    if faults is not None:
+        cmd += ["--faults", str(faults)]
     if extra_workers:
         cmd += ["--extra-workers", str(extra_workers)]
     started = time.perf_counter()
@@ -284,6 +286,18 @@ class MemorySampler:
 def harness_env() -> dict[str, str]:
     """The environment for harness runs: the repo importable, nothing else changed."""
     return dict(os.environ, PYTHONPATH=str(REPO))
+
+
+def run_in_place(lab_dir: Path, *args: str, env: dict[str, str] | None = None,
+                 timeout: float = 3600) -> tuple[subprocess.CompletedProcess[str], float]:
+    """`pytest runbooks/in_place --cluster=lab --lab-dir DIR -q ARGS` from the repository;
+    the finished process and its wall time (interpreter start to exit)."""
+    cmd = [PY, "-m", "pytest", "runbooks/in_place", "--cluster=lab", f"--lab-dir={lab_dir}",
+           "-q", "-p", "no:cacheprovider", *args]
+    started = time.perf_counter()
+    proc = subprocess.run(cmd, cwd=REPO, env=env or harness_env(), capture_output=True,
+                          text=True, timeout=timeout)
+    return proc, time.perf_counter() - started
 
 
 def extra_workers_for(total_nodes: int) -> int:

@@ -13,9 +13,13 @@ excluded from both timings. Then, one after the other:
     through a worker fails on the lab ("member list is only available on control plane
     nodes") and would wait out its 5 m timeout; --health-via node runs it exactly as written;
 (a) `python -m pytest runbooks/in_place --cluster=lab --lab-dir DIR -p bench._probe`.
-Wall time = the bash process / the pytest process, start to exit. Target: (a)/(b) <= 1.15.
+Wall time = the bash process / the pytest process, start to exit. Headline, at lab timings x10
+(closer to real machines, where a node's own work dominates): (a)/(b) <= 1.10. At x1 (the
+demo's timings) the runbook's extra time is split into a per-node overhead (<= 0.25 s) and
+fixed costs (<= 2.5 s).
 
-Postconditions asserted (target: the runbook's count >= 5x the guide's):
+Postconditions asserted (reported, no longer a target: bench/faults_vs_guide.py measures which
+faults each side catches):
 - guide: `talosctl upgrade` (waits by default) asserts 2 per node, machine ready and boot ID
   changed, when it ends with "post check passed"; `talosctl health` asserts each check it
   prints as "waiting for <check>: OK" (16 per call); `upgrade-k8s` asserts every condition it
@@ -54,6 +58,7 @@ from _common import (  # noqa: E402
     lab_down,
     lab_up,
     median,
+    run_in_place,
     say,
     scratch,
 )
@@ -64,9 +69,10 @@ NODE_PREFIX = re.compile(r'^[<>]?\s*("[^"]*":\s*)?')
 
 
 # ---- (b) the guide ------------------------------------------------------------------------------
-def guide_script(lab: LabRun, logs: Path, health_via: str) -> str:
+def guide_script(lab: LabRun, logs: Path, health_via: str, wait_timeout: str = "5m") -> str:
     """The guide's sequence for this lab as bash. health_via "node": `health --nodes <node>`
-    as written; "control-plane": after a worker, `health --nodes <primary>`."""
+    as written; "control-plane": after a worker, `health --nodes <primary>`. `wait_timeout`:
+    the health calls' --wait-timeout (the guide's 5m)."""
     prof = yaml.safe_load(lab.profile.read_text())
     cps = prof["nodes"]["control_plane"]
     primary = next((n for n in cps if n.get("primary")), cps[0])
@@ -96,7 +102,8 @@ def guide_script(lab: LabRun, logs: Path, health_via: str) -> str:
         '    talosctl upgrade --image "$IMAGE" --preserve --nodes "$node" '
         '>"$OUT/$n-upgrade-$node.log" 2>&1',
         '    mark "health $node (via $via)"',
-        '    talosctl health --nodes "$via" --wait-timeout 5m >"$OUT/$n-health-$node.log" 2>&1',
+        f'    talosctl health --nodes "$via" --wait-timeout {wait_timeout} '
+        '>"$OUT/$n-health-$node.log" 2>&1',
         "done",
         'mark "upgrade-k8s"',
         f'talosctl upgrade-k8s --to "$NEW_K8S" --nodes {primary["address"]} '
@@ -106,9 +113,10 @@ def guide_script(lab: LabRun, logs: Path, health_via: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def run_guide(lab: LabRun, logs: Path, health_via: str) -> dict[str, Any]:
+def run_guide(lab: LabRun, logs: Path, health_via: str,
+              wait_timeout: str = "5m") -> dict[str, Any]:
     logs.mkdir(parents=True, exist_ok=True)
-    script = guide_script(lab, logs, health_via)
+    script = guide_script(lab, logs, health_via, wait_timeout)
     path = logs / "guide.sh"
     path.write_text(script)
     started = time.perf_counter()
@@ -154,12 +162,8 @@ def count_guide(logs: Path) -> dict[str, Any]:
 # ---- (a) the runbook ----------------------------------------------------------------------------
 def run_runbook(lab: LabRun, out: Path) -> dict[str, Any]:
     env = dict(harness_env(), BENCH_PROBE_OUT=str(out))
-    cmd = [PY, "-m", "pytest", "runbooks/in_place", "--cluster=lab", f"--lab-dir={lab.dir}",
-           "-q", "-p", "bench._probe"]
     t0 = time.time()
-    started = time.perf_counter()
-    proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=1800)
-    wall = time.perf_counter() - started
+    proc, wall = run_in_place(lab.dir, "-p", "bench._probe", env=env, timeout=1800)
     probe = json.loads(out.read_text())
     return {"wall_seconds": wall, "exit_code": proc.returncode, "t0": t0,
             "summary": (proc.stdout.strip().splitlines() or [""])[-1],
@@ -255,28 +259,16 @@ def observation_cost(lab: LabRun, rounds: int = 5) -> dict[str, Any]:
             "rounds": rounds}
 
 
-def postconditions_per_node(by_phase: dict[str, int], guide: dict[str, Any]) -> str:
-    """Per node, what each side judged, and what the 5x target would ask per node."""
-    g = guide["postconditions_by_command"]
-    nodes = max(1, sum(1 for d in guide["postconditions_detail"] if d["kind"] == "upgrade --wait"))
-    g_node = (g.get("health", 0) + g.get("upgrade --wait", 0)) / nodes
-    in_nodes = by_phase.get("03_workers", 0) + by_phase.get("04_control_planes", 0)
-    fixed = sum(by_phase.values()) - in_nodes
-    need = (5 * guide["postconditions"] - fixed) / nodes
-    return (f"per node: runbook {in_nodes / nodes:.0f} judgements vs guide {g_node:.0f} (upgrade "
-            f"--wait + talosctl health); with its {fixed} outside the nodes, 5x the guide "
-            f"would need ~{need:.0f} per node")
-
-
 def suggestions(prof: dict[str, Any], guide: dict[str, Any],
                 cost: dict[str, Any] | None) -> list[str]:
     """Where the runbook's extra time went, measured (printed and stored)."""
     out = []
     obs, waits = prof["observations"], prof["waits"]
-    allowed = guide["wall_seconds"] * 1.15
+    allowed = guide["wall_seconds"] * RATIO_LIMIT
     must = max(0.0, prof["wall_seconds"] - allowed)
     out.append(f"gap: runbook {prof['wall_seconds']:.1f} s vs guide {guide['wall_seconds']:.1f} s;"
-               f" 1.15 allows {allowed:.1f} s, so {must:.1f} s must go. The runbook's talosctl "
+               f" {RATIO_LIMIT:.2f} allows {allowed:.1f} s, so {must:.1f} s must go. The "
+               f"runbook's talosctl "
                f"upgrade calls took {prof['talosctl_upgrade_seconds']:.1f} s and upgrade-k8s "
                f"(dry run included) {prof['talosctl_upgrade_k8s_seconds']:.1f} s")
     node_steps = [st for st in guide["steps"] if st["step"].startswith(("upgrade 1", "health"))]
@@ -313,6 +305,105 @@ def suggestions(prof: dict[str, Any], guide: dict[str, Any],
 
 
 # ---- main -------------------------------------------------------------------------------------
+HEADLINE_SCALE, OVERHEAD_SCALE = 10.0, 1.0
+RATIO_LIMIT, PER_NODE_LIMIT, FIXED_LIMIT = 1.10, 0.25, 2.5
+
+
+def compare(scale: float, health_via: str, keep_logs: bool) -> dict[str, Any]:
+    """The guide and the runbook on two fresh labs at lab timings x`scale`."""
+    with scratch("upgrade") as base:
+        profile = scaled_profile(base, scale)
+        say(f"x{scale:g} guide: starting lab B")
+        lab_b = lab_up(base / "guide-lab", profile=profile)
+        try:
+            say(f"x{scale:g} guide: running the shell sequence")
+            guide = run_guide(lab_b, base / "guide-logs", health_via)
+        finally:
+            lab_down(lab_b.dir)
+        say(f"x{scale:g} runbook: starting lab A")
+        lab_a = lab_up(base / "runbook-lab", profile=profile)
+        try:
+            say(f"x{scale:g} runbook: running pytest runbooks/in_place")
+            book = run_runbook(lab_a, base / "probe.json")
+            cost = None
+            if scale == OVERHEAD_SCALE:
+                say("runbook: measuring the cost of one observation on the upgraded lab")
+                cost = observation_cost(lab_a)
+        finally:
+            lab_down(lab_a.dir)
+        if keep_logs:
+            dest = REPORTS / f"upgrade_vs_guide-logs-x{scale:g}"
+            shutil.rmtree(dest, ignore_errors=True)
+            shutil.copytree(base / "guide-logs", dest)
+            shutil.copy(base / "probe.json", dest / "runbook-probe.json")
+    prof = profile_runbook(book)
+    return {"scale": scale, "guide": guide, "book": book, "cost": cost, "prof": prof,
+            "ratio": book["wall_seconds"] / guide["wall_seconds"], **overheads(prof, guide)}
+
+
+def overheads(prof: dict[str, Any], guide: dict[str, Any]) -> dict[str, Any]:
+    """The runbook's extra wall time split in two: per node (its worker and control-plane
+    phases per node minus the guide's upgrade + health per node) and fixed (the rest of the
+    gap: start-up, preflight, backups, Kubernetes beyond upgrade-k8s, verify, the end)."""
+    node_steps = [st for st in guide["steps"] if st["step"].startswith(("upgrade 1", "health"))]
+    nodes = max(1, sum(1 for st in node_steps if st["step"].startswith("upgrade")))
+    g_node = sum(st["seconds"] for st in node_steps) / nodes
+    ph = prof["phases_seconds"]
+    r_node = (ph.get("03_workers", 0.0) + ph.get("04_control_planes", 0.0)) / nodes
+    per_node = r_node - g_node
+    fixed = prof["wall_seconds"] - guide["wall_seconds"] - per_node * nodes
+    return {"nodes": nodes, "per_node_overhead": per_node, "fixed_overhead": fixed,
+            "runbook_per_node": r_node, "guide_per_node": g_node}
+
+
+def _summary_lines(run: dict[str, Any], health_via: str) -> list[str]:
+    guide, book, prof = run["guide"], run["book"], run["prof"]
+    pc = book["probe"]["postconditions"]
+    lines = [f"x{run['scale']:g}: runbook {book['wall_seconds']:.1f} s ({book['summary']}, exit "
+             f"{book['exit_code']}); guide {guide['wall_seconds']:.1f} s (exit "
+             f"{guide['exit_code']}); ratio {run['ratio']:.2f}; per node runbook "
+             f"{run['runbook_per_node']:.2f} s vs guide {run['guide_per_node']:.2f} s; fixed "
+             f"{run['fixed_overhead']:.1f} s"]
+    if health_via == "control-plane":
+        lines.append("  guide: after each worker, `talosctl health` ran with --nodes <primary> "
+                     "(through a worker it fails on the lab; --health-via node runs it as written)")
+    if book["exit_code"] != 0 or guide["exit_code"] != 0:
+        lines.append("  WARNING: a run did not succeed; its numbers are not comparable: "
+                     f"runbook failed {book['failed'][:3]}; guide stderr: "
+                     f"{guide['stderr'][-300:]}")
+    lines.append(f"  runbook postconditions {pc['total']} vs the guide's {guide['postconditions']}"
+                 " (no longer a target: bench/faults_vs_guide.py measures what they catch); "
+                 "by phase: " + ", ".join(f"{k} {v}" for k, v in pc["by_phase"].items()))
+    lines.append("  where the runbook's time went:")
+    lines += [f"    {s}" for s in suggestions(prof, guide, run["cost"])]
+    lines.append("  guide steps: " + ", ".join(f"{s['step']} {s['seconds']:.2f}s"
+                                              for s in guide["steps"]))
+    lines.append("  runbook phases: " + ", ".join(f"{k} {v:.1f}s"
+                                                 for k, v in prof["phases_seconds"].items()))
+    return lines
+
+
+def _details(run: dict[str, Any], health_via: str) -> dict[str, Any]:
+    guide, book, prof = run["guide"], run["book"], run["prof"]
+    pc = book["probe"]["postconditions"]
+    return {
+        "lab_timings_scale": run["scale"], "ratio": run["ratio"],
+        "per_node_overhead": run["per_node_overhead"], "fixed_overhead": run["fixed_overhead"],
+        "guide": {k: v for k, v in guide.items() if k != "script"},
+        "guide_health_via": health_via,
+        "guide_script": guide["script"],
+        "runbook": {"wall_seconds": book["wall_seconds"], "exit_code": book["exit_code"],
+                    "summary": book["summary"], "failed": book["failed"],
+                    "postconditions": {k: v for k, v in pc.items() if k != "list"},
+                    "profile": prof, "waits": book["probe"]["waits"],
+                    "tests": book["probe"]["tests"],
+                    "talosctl_by_command": book["probe"]["processes"]["by_command"],
+                    "kube_by_request": book["probe"]["kube"]["by_what"]},
+        "observation_cost": run["cost"],
+        "suggestions": suggestions(prof, guide, run["cost"]),
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--keep-logs", action="store_true",
@@ -323,88 +414,35 @@ def main(argv: list[str] | None = None) -> int:
                          "control plane, because server-side health through a worker fails on "
                          "the lab at 'etcd members to be control plane nodes' (member list is "
                          "only available on control plane nodes) and waits out its 5 m timeout")
-    ap.add_argument("--scale", type=float, default=1.0,
-                    help="multiply the lab's lifecycle durations (clusters/lab.yaml lab.timings: "
-                         "pull, drain, install, reboot, boot, kubelet ready, static pods, backup) "
-                         "for both labs; 1 (default) is the demo's, where a node upgrade takes "
-                         "~1.7 s. Results go to upgrade_vs_guide-scale<N>.json when N != 1")
+    ap.add_argument("--scale", type=float, default=None,
+                    help="run one comparison at lab timings x SCALE only (results go to "
+                         "upgrade_vs_guide-scale<N>.json); default: the headline at x10 and the "
+                         "overheads at x1")
     args = ap.parse_args(argv)
-    if args.scale <= 0:
+    if args.scale is not None and args.scale <= 0:
         ap.error("--scale must be positive")
+    scales = [args.scale] if args.scale is not None else [HEADLINE_SCALE, OVERHEAD_SCALE]
+    runs = {s: compare(s, args.health_via, args.keep_logs) for s in scales}
     res = Results("upgrade_vs_guide")
-    with scratch("upgrade") as base:
-        profile = scaled_profile(base, args.scale)
-        say(f"guide: starting lab B (lab timings x{args.scale:g})")
-        lab_b = lab_up(base / "guide-lab", profile=profile)
-        try:
-            say("guide: running the shell sequence")
-            guide = run_guide(lab_b, base / "guide-logs", args.health_via)
-        finally:
-            lab_down(lab_b.dir)
-        say("runbook: starting lab A")
-        lab_a = lab_up(base / "runbook-lab", profile=profile)
-        try:
-            say("runbook: running pytest runbooks/in_place")
-            book = run_runbook(lab_a, base / "probe.json")
-            say("runbook: measuring the cost of one observation on the upgraded lab")
-            cost = observation_cost(lab_a)
-        finally:
-            lab_down(lab_a.dir)
-        if args.keep_logs:
-            dest = REPORTS / "upgrade_vs_guide-logs"
-            shutil.rmtree(dest, ignore_errors=True)
-            shutil.copytree(base / "guide-logs", dest)
-            shutil.copy(base / "probe.json", dest / "runbook-probe.json")
-
-    prof = profile_runbook(book)
-    pc = book["probe"]["postconditions"]
-    ratio = book["wall_seconds"] / guide["wall_seconds"]
-    asserted = pc["total"] / guide["postconditions"] if guide["postconditions"] else None
-    res.add(Target("wall time runbook / guide", ratio, 1.15, "x",
-                   note=f"runbook {book['wall_seconds']:.1f} s, guide "
-                        f"{guide['wall_seconds']:.1f} s (lab start excluded; lab timings "
-                        f"x{args.scale:g})"))
-    res.add(Target("postconditions runbook / guide", asserted, 5.0, "x", at_least=True,
-                   note=f"runbook {pc['total']} ({pc['distinct_checks']} distinct checks; "
-                        f"{pc['every_poll_counted']} if every poll counted), guide "
-                        f"{guide['postconditions']} ({guide['distinct_postconditions']} distinct; "
-                        f"{guide['postconditions_by_command']})"))
-    lines = [f"  runbook: {book['summary']} (exit {book['exit_code']}); guide: exit "
-             f"{guide['exit_code']}"]
-    if args.health_via == "control-plane":
-        lines.append("  guide: after each worker, `talosctl health` ran with --nodes <primary> "
-                     "(through a worker it fails on the lab; --health-via node runs it as written)")
-    if book["exit_code"] != 0 or guide["exit_code"] != 0:
-        lines.append("  WARNING: a run did not succeed; its numbers are not comparable: "
-                     f"runbook failed {book['failed'][:3]}; guide stderr: "
-                     f"{guide['stderr'][-300:]}")
-    lines.append("  runbook postconditions by phase: " + ", ".join(
-        f"{k} {v}" for k, v in pc["by_phase"].items()))
-    lines.append("  " + postconditions_per_node(pc["by_phase"], guide))
-    lines.append("  where the runbook's time went:")
-    advice = suggestions(prof, guide, cost)
-    lines += [f"    {s}" for s in advice]
-    lines.append("  guide steps: " + ", ".join(f"{s['step']} {s['seconds']:.2f}s"
-                                              for s in guide["steps"]))
-    lines.append("  runbook phases: " + ", ".join(f"{k} {v:.1f}s"
-                                                 for k, v in prof["phases_seconds"].items()))
-    res.details = {
-        "lab_timings_scale": args.scale,
-        "definition_of_postconditions": __doc__.split("Postconditions asserted", 1)[1].strip(),
-        "guide": {k: v for k, v in guide.items() if k != "script"},
-        "guide_health_via": args.health_via,
-        "guide_script": guide["script"],
-        "runbook": {"wall_seconds": book["wall_seconds"], "exit_code": book["exit_code"],
-                    "summary": book["summary"], "failed": book["failed"],
-                    "postconditions": {k: v for k, v in pc.items() if k != "list"},
-                    "profile": prof, "waits": book["probe"]["waits"],
-                    "tests": book["probe"]["tests"],
-                    "talosctl_by_command": book["probe"]["processes"]["by_command"],
-                    "kube_by_request": book["probe"]["kube"]["by_what"]},
-        "observation_cost": cost,
-        "suggestions": advice,
-    }
-    return res.finish(lines, "" if args.scale == 1 else f"-scale{args.scale:g}")
+    lines: list[str] = []
+    for scale, run in runs.items():
+        if scale != OVERHEAD_SCALE or args.scale is not None:
+            res.add(Target(f"wall time runbook / guide at x{scale:g}", run["ratio"], RATIO_LIMIT,
+                           "x", note=f"runbook {run['book']['wall_seconds']:.1f} s, guide "
+                                     f"{run['guide']['wall_seconds']:.1f} s (lab start "
+                                     "excluded)"))
+        if scale == OVERHEAD_SCALE:
+            res.add(Target("per-node overhead at x1", run["per_node_overhead"], PER_NODE_LIMIT,
+                           "s", note=f"runbook {run['runbook_per_node']:.2f} s vs guide "
+                                     f"{run['guide_per_node']:.2f} s per node, "
+                                     f"{run['nodes']} nodes"))
+            res.add(Target("fixed costs at x1", run["fixed_overhead"], FIXED_LIMIT, "s",
+                           note="the gap the nodes do not explain: start-up, preflight, "
+                                "backups, Kubernetes beyond upgrade-k8s, verify, the end"))
+        lines += _summary_lines(run, args.health_via)
+    res.details = {f"x{s:g}": _details(r, args.health_via) for s, r in runs.items()}
+    suffix = "" if args.scale is None else f"-scale{args.scale:g}"
+    return res.finish(lines, suffix)
 
 
 def scaled_profile(base: Path, scale: float) -> Path | None:

@@ -6,14 +6,14 @@ Pure: snapshot (and a few observed values) in, findings out.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import replace
 
 from checks import ALL_CHECKS, etcd, nodes, versions, workloads
 from checks._common import kube_unreadable
 from checks.expectation import Expectation
 from model.findings import Category, Finding
-from model.snapshot import ClusterSnapshot, EtcdStatus
+from model.snapshot import ClusterSnapshot, EtcdStatus, Pod, PodDisruptionBudget
 from model.versions import KubeVersion, TalosVersion
 
 REBOOTED = "node-rebooted"
@@ -204,20 +204,84 @@ def check_member_back(
     return found
 
 
+def _evicted(pod: Pod, nodes: Collection[str]) -> bool:
+    """A drain of `nodes` evicts this pod (DaemonSet and mirror pods stay)."""
+    return pod.node in nodes and pod.owner_kind not in ("DaemonSet", "Node")
+
+
+def _covers(pdb: PodDisruptionBudget, pod: Pod) -> bool:
+    return pod.namespace == pdb.namespace and all(
+        pod.labels.get(k) == v for k, v in pdb.selector.items()
+    )
+
+
+def check_batch_drain(snapshot: ClusterSnapshot, batch: Sequence[str]) -> list[Finding]:
+    """Draining every node of `batch` at once: no PodDisruptionBudget would have to allow more
+    disruptions than it does, and no workload (a ReplicaSet or StatefulSet) whose Ready replicas
+    are on several nodes would lose all of them. The same budget logic as the one-node check
+    below, over the batch."""
+    found = []
+    for pdb in snapshot.pdbs:
+        if not pdb.selector:
+            continue
+        evicted = [p for p in snapshot.pods if _covers(pdb, p) and _evicted(p, batch)]
+        if len(evicted) > max(pdb.disruptions_allowed, 0):
+            found.append(
+                Finding(
+                    PDB_BLOCKS,
+                    f"PodDisruptionBudget {pdb.namespace}/{pdb.name}",
+                    f"at most {pdb.disruptions_allowed} of its pods evicted at once",
+                    f"draining {', '.join(batch)} together evicts {len(evicted)} "
+                    f"({', '.join(sorted(p.key for p in evicted))})",
+                    "a smaller batch, or relax the budget",
+                    Category.WORKLOADS,
+                )
+            )
+    by_owner: dict[tuple[str, str, str], list[Pod]] = {}
+    for pod in snapshot.pods:
+        if pod.owner_kind in ("ReplicaSet", "StatefulSet") and pod.owner_name:
+            by_owner.setdefault((pod.namespace, pod.owner_kind, pod.owner_name), []).append(pod)
+    for (ns, kind, name), pods in sorted(by_owner.items()):
+        ready = [p for p in pods if p.ready]
+        hosts = {p.node for p in ready}
+        # only what the batch makes worse than one node at a time: replicas that several of
+        # its nodes hold (a workload whose Ready replicas share one node loses them anyway)
+        if len(hosts) > 1 and all(_evicted(p, batch) for p in ready):
+            found.append(
+                Finding(
+                    PDB_BLOCKS,
+                    f"{kind} {ns}/{name}",
+                    "a Ready replica left while the batch drains",
+                    f"all {len(ready)} Ready replicas are on {', '.join(batch)}",
+                    "a smaller batch, or more replicas spread over other nodes",
+                    Category.WORKLOADS,
+                )
+            )
+    return found
+
+
+def choose_batch(
+    snapshot: ClusterSnapshot, candidates: Sequence[str]
+) -> tuple[list[str], list[Finding]]:
+    """The longest prefix of `candidates` (at least its first node) that drains together
+    without breaking a budget or a workload (check_batch_drain); and, when it is shorter than
+    the candidates, why the next node could not join."""
+    chosen = list(candidates[:1])
+    for name in candidates[1:]:
+        found = check_batch_drain(snapshot, [*chosen, name])
+        if found:
+            return chosen, found
+        chosen.append(name)
+    return chosen, []
+
+
 def check_drain_not_blocked(snapshot: ClusterSnapshot, nodes_to_drain: list[str]) -> list[Finding]:
     """No PodDisruptionBudget allowing zero disruptions covers a pod a drain would evict."""
     found = []
     for pdb in snapshot.pdbs:
         if pdb.disruptions_allowed > 0 or not pdb.selector:
             continue
-        covered = [
-            p
-            for p in snapshot.pods
-            if p.namespace == pdb.namespace
-            and p.node in nodes_to_drain
-            and p.owner_kind not in ("DaemonSet", "Node")
-            and all(p.labels.get(k) == v for k, v in pdb.selector.items())
-        ]
+        covered = [p for p in snapshot.pods if _covers(pdb, p) and _evicted(p, nodes_to_drain)]
         for pod in covered:
             found.append(
                 Finding(

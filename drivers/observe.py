@@ -336,6 +336,7 @@ def _pod(p: dict[str, Any]) -> Pod:
         labels=p["metadata"].get("labels") or {},
         images=_images({"spec": p.get("spec") or {}}),
         owner_kind=owners[0].get("kind") if owners else None,
+        owner_name=owners[0].get("name") if owners else None,
     )
 
 

@@ -336,6 +336,18 @@ class Talosctl:
         blocking call (client-side drain) is bounded by its own timeout."""
         return self.run(list(call.args), [node], timeout=call.timeout)
 
+    def upgrade_many(self, calls: Sequence[tuple[str, UpgradeCall]]) -> list[Completed | Exception]:
+        """Several nodes' `talosctl upgrade` at once (a batch of workers), one process each;
+        per call its Completed (any exit code: the caller judges) or the error that kept it
+        from running. Each is recorded as its own evidence step, in order."""
+        if self.read_only:
+            raise ReadOnlyViolation("read-only run: refusing mutating command `talosctl upgrade`")
+        return self.runner.run_many(
+            [self.argv(list(call.args), [node]) for node, call in calls],
+            timeout=max(call.timeout for _, call in calls),
+            titles=[self.asks(list(call.args), [node]) for node, call in calls],
+        )
+
     def rollback(self, node: str) -> Completed:
         return self.run(["rollback"], [node])
 

@@ -52,10 +52,13 @@ class NodeOrder:
 
     workers: tuple[NodeRef, ...]
     control_planes: tuple[NodeRef, ...]
+    worker_batch: int = 1  # workers upgraded at once, at most (control planes: always one)
 
     def __post_init__(self) -> None:
         if not self.control_planes:
             raise PlanError("node order has no control plane node")
+        if self.worker_batch < 1:
+            raise PlanError(f"a worker batch has at least one node, not {self.worker_batch}")
         names = [n.name for n in self.in_order]
         dup = sorted({n for n in names if names.count(n) > 1})
         if dup:
@@ -71,12 +74,25 @@ class NodeOrder:
         """Every node, in the order a Talos hop upgrades them."""
         return self.workers + self.control_planes
 
+    @property
+    def worker_batches(self) -> tuple[tuple[NodeRef, ...], ...]:
+        """The workers in batches of up to `worker_batch`, in profile order. At run time a
+        PodDisruptionBudget may split a batch into smaller ones (fixtures/procedures/batches);
+        a batch never takes a node from the next one."""
+        n = self.worker_batch
+        return tuple(self.workers[i : i + n] for i in range(0, len(self.workers), n))
+
+    def batch_of(self, node: NodeRef) -> tuple[NodeRef, ...]:
+        """The batch a worker belongs to (one node alone for a control plane)."""
+        return next((b for b in self.worker_batches if node in b), (node,))
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form: workers, control planes (primary last) and the primary's name."""
         return {
             "workers": [{"name": n.name, "address": n.address} for n in self.workers],
             "control_planes": [{"name": n.name, "address": n.address} for n in self.control_planes],
             "primary": self.primary.name,
+            "worker_batch": self.worker_batch,
         }
 
 
@@ -276,6 +292,12 @@ class UpgradePlan:
                 f"{x}{' [primary]' if x == self.nodes.primary else ''}" for x in self.nodes.in_order
             ),
         ]
+        if self.nodes.worker_batch > 1:
+            lines.append(
+                f"Workers in batches of up to {self.nodes.worker_batch} (a PodDisruptionBudget "
+                "may split one; control planes one at a time): "
+                + "; ".join(", ".join(n.name for n in b) for b in self.nodes.worker_batches)
+            )
         width = max(len(x.name) for x in self.nodes.in_order)
         for i, hop in enumerate(self.hops, 1):
             lines.append(f"{i}. {hop.title}: {hop.reason}")

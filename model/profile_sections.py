@@ -40,10 +40,19 @@ class Timeouts(Frozen):
     backup: Duration = 1800.0
 
 
+class Workers(Frozen):
+    """How workers are upgraded: up to `batch` at once (control planes: always one at a time).
+    A PodDisruptionBudget, or a workload that would lose its last Ready replica, splits a
+    batch at run time."""
+
+    batch: int = Field(default=1, ge=1)
+
+
 class Upgrade(Frozen):
     """What to upgrade to, and how patient to be."""
 
     target: Target = Target()
+    workers: Workers = Workers()
     timeouts: Timeouts = Timeouts()
     single_control_plane_ack: bool = False
     preserve: bool = True

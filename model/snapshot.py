@@ -150,6 +150,7 @@ class Pod(_Observed):
     labels: Mapping[str, str] = field(default_factory=dict)
     images: tuple[str, ...] = ()
     owner_kind: str | None = None
+    owner_name: str | None = None
 
     @property
     def key(self) -> str:

@@ -11,6 +11,7 @@ import allure
 from checks import upgrade as proofs
 from drivers.factory import Factory
 from drivers.talosctl import Talosctl
+from fixtures.procedures.batches import predict
 from fixtures.procedures.run import Run, kube_path, not_applicable, talos_path
 from fixtures.verdicts import assert_no_findings
 from model.catalog import Catalog
@@ -81,10 +82,16 @@ def test_no_flux_reconciliation_in_progress(run: Run) -> None:
 
 
 def test_no_pdb_blocks_drain(run: Run, plan: UpgradePlan) -> None:
-    """No PodDisruptionBudget would block draining any node"""
+    """No PodDisruptionBudget would block draining any node; with worker batches, the batches
+    the budgets allow as the cluster stands now"""
     snap = run.observer.latest()
     names = [n.name for n in plan.nodes.in_order] if plan.talos_hops else []
     assert_no_findings(proofs.check_drain_not_blocked(snap, names), "drain preflight")
+    if plan.talos_hops and plan.nodes.worker_batch > 1:
+        run.batches.predicted = predict(plan, snap)
+        allure.attach(
+            "\n".join(run.batches.predicted), "worker batches", allure.attachment_type.TEXT
+        )
 
 
 def test_rollback_path_exists(

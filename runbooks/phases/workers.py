@@ -1,10 +1,13 @@
 """Workers, one at a time, in profile order: the node's change, then its proofs and the whole
-health gate before the next node."""
+health gate before the next node. With batches (upgrade.workers.batch, --batch N; an upgrade
+only), up to N workers reboot at once, each proven as alone, the gate after each batch
+(fixtures/procedures/batches.py)."""
 
 from __future__ import annotations
 
 import pytest
 
+from fixtures.procedures.batches import batching, gate_due, upgrade_in_batch
 from fixtures.procedures.node_change import rollback_node, upgrade_node
 from fixtures.procedures.proofs import (
     cluster_gate,
@@ -26,10 +29,13 @@ __all__ = [
 
 
 @pytest.mark.mutating
-def test_upgrade_worker(run: Run, talos_step: tuple[TalosHop, NodeRef]) -> None:
+def test_upgrade_worker(run: Run, plan: UpgradePlan, talos_step: tuple[TalosHop, NodeRef]) -> None:
     """Upgrade a worker: talosctl upgrade, then it rebooted (new boot ID) and answers again"""
     hop, node = talos_step
-    upgrade_node(run, hop, node)  # talosctl upgrade --image <hop's installer> -n <node>
+    if batching(plan, node):  # the first of a batch starts every member's upgrade at once
+        upgrade_in_batch(run, plan, hop, node)
+    else:
+        upgrade_node(run, hop, node)  # talosctl upgrade --image <hop's installer> -n <node>
 
 
 @pytest.mark.mutating
@@ -58,4 +64,6 @@ def test_cluster_gate_after_worker(
     run: Run, plan: UpgradePlan, talos_step: tuple[TalosHop, NodeRef]
 ) -> None:
     """The whole health gate before the next node, every node on the version it should run now"""
+    if batching(plan, talos_step[1]) and not gate_due(run, talos_step[1]):
+        return  # a batch's gate runs after its last member
     cluster_gate(run, plan, *talos_step)

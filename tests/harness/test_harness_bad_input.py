@@ -182,3 +182,14 @@ def test_unknown_fault_in_lab_faults_starts_no_lab(tmp_path: Path) -> None:
     run = run_gate(tmp_path, "--cluster=lab", f"--lab-faults={faults}")
     assert_usage_error(run, f"lab: {faults}: [0]: unknown fault 'meteor_strike' (known: "
                             f"{', '.join(sorted(KINDS))})", tmp_path)
+
+
+@pytest.mark.parametrize(("target", "batch", "line"), [
+    ("runbooks/in_place", "0", "--batch 0: a batch has at least one worker"),
+    ("runbooks/rollback", "3", "--batch 3: a rollback takes workers back one at a time"),
+])
+def test_impossible_batches_are_usage_errors(tmp_path: Path, target: str, batch: str,
+                                             line: str) -> None:
+    profile = real_profile(tmp_path, **{"upgrade.target": {"talos": "v1.9.4"}})
+    run = run_gate(tmp_path, f"--cluster={profile}", "--batch", batch, target=target)
+    assert_usage_error(run, line, tmp_path)

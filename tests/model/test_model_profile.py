@@ -254,6 +254,11 @@ INVALID: list[tuple[str, Change, str]] = [
     ),
     ("path-is-not-a-field", _set("path", "/etc"), "unknown field 'path'"),
     (
+        "worker-batch-zero",
+        _set("upgrade", {"workers": {"batch": 0}}),
+        "upgrade.workers.batch: input should be greater than or equal to 1 (got 0)",
+    ),
+    (
         "change-jira-without-states",
         _set("change", {"system": "jira", "url": "https://jira.example.com",
                         "credentials": {"env": "JIRA_TOKEN"}}),

@@ -393,3 +393,25 @@ def test_node_order_refuses_two_primaries_and_bad_orders() -> None:
     with pytest.raises(PlanError) as exc:
         NodeOrder((NodeRef("x", "10.0.1.1"),), (NodeRef("x", "10.0.0.1"),))
     assert str(exc.value) == "node order names x more than once"
+
+
+# ------------------------------------------------------------------------------ worker batches
+def test_workers_are_cut_into_batches_in_profile_order(catalog: Catalog) -> None:
+    workers = tuple(NodeRef(f"w{i}", f"10.0.0.{i}") for i in range(1, 8))
+    order = NodeOrder(workers, NODES.control_planes, worker_batch=3)
+    assert [[n.name for n in b] for b in order.worker_batches] == [
+        ["w1", "w2", "w3"], ["w4", "w5", "w6"], ["w7"]]
+    assert [n.name for n in order.batch_of(workers[4])] == ["w4", "w5", "w6"]
+    assert order.batch_of(NODES.control_planes[0]) == (NODES.control_planes[0],)
+    assert order.to_dict()["worker_batch"] == 3
+    p = make(catalog, "v1.9.2", "1.32.0", "v1.9.4", None)
+    text = UpgradePlan(p.current_talos, p.current_kubernetes, p.target_talos,
+                       p.target_kubernetes, order, p.hops).describe()
+    assert ("Workers in batches of up to 3 (a PodDisruptionBudget may split one; control planes "
+            "one at a time): w1, w2, w3; w4, w5, w6; w7") in text
+    assert "batches" not in p.describe()  # one at a time says nothing of batches
+
+
+def test_a_batch_has_at_least_one_worker() -> None:
+    with pytest.raises(PlanError, match=r"^a worker batch has at least one node, not 0$"):
+        NodeOrder(NODES.workers, NODES.control_planes, worker_batch=0)
