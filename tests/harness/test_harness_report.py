@@ -102,7 +102,7 @@ def test_categories_group_failures_by_cause(evidence: Evidence) -> None:
     categories = json.loads((evidence.results / "categories.json").read_text())
     assert [c["name"] for c in categories] == [
         "etcd", "node readiness", "version mismatch", "extensions", "workloads", "Flux",
-        "backups", "change gate", "cluster lock", "harness error"]
+        "backups", "change gate", "cluster lock", "node change command", "harness error"]
     by_status = {r["status"]: r for r in evidence.results_json()}
     assert matching_categories(categories, by_status["failed"]) == ["node readiness"]
     assert matching_categories(categories, by_status["passed"]) == []

@@ -179,10 +179,12 @@ def test_image_pull_failure_stops_at_the_upgrade_without_reboot(make_lab: Callab
                                                                  tmp_path: Path) -> None:
     lab = make_lab(faults=[{"kind": "image_pull_failure", "node": "w1"}])
     before = lab_counts(lab)
-    result = run_runbook(lab, tmp_path)
+    result = run_runbook(lab, tmp_path, f"--alluredir={tmp_path / 'allure'}", "--no-bundle")
     assert_stopped_at(result, "test_upgrade_worker[v1.9.4-w1]",
                       "[talos-upgrade] node w1: talosctl upgrade to v1.9.4 failed",
                       "failed to pull image", "it did not reboot (boot ID unchanged)")
+    assert report_categories(tmp_path / "allure", "test_upgrade_worker[v1.9.4-w1]") == [
+        "node_change_command"]
     assert_untouched(before, lab_counts(lab), *NODES)
 
 
