@@ -36,6 +36,16 @@ class RunStore:
             raise RecordError(f"{path}: not a readable run record: {e}") from None
         return RunRecord.from_dict(data, str(path))
 
+    def unreadable(self) -> list[str]:
+        """Why each file of the store that is not a readable record is not one."""
+        problems = []
+        for path in sorted(self.directory.glob("*.json")):
+            try:
+                self.load(path)
+            except RecordError as e:
+                problems.append(str(e))
+        return problems
+
     def all_for(self, cluster: str) -> list[tuple[Path, RunRecord]]:
         """Every readable record of `cluster`, oldest first: by the time it started (parsed),
         then by when the file was last written. Unreadable files are not records: skipped."""

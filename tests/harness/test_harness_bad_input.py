@@ -193,3 +193,19 @@ def test_impossible_batches_are_usage_errors(tmp_path: Path, target: str, batch:
     profile = real_profile(tmp_path, **{"upgrade.target": {"talos": "v1.9.4"}})
     run = run_gate(tmp_path, f"--cluster={profile}", "--batch", batch, target=target)
     assert_usage_error(run, line, tmp_path)
+
+
+def test_an_unreadable_run_record_stops_a_rollback_from_guessing(tmp_path: Path) -> None:
+    """The newest record might be the broken one: undoing an older upgrade instead would be
+    wrong, so the rollback refuses, naming the file, before anything is asked of the cluster."""
+    profile = real_profile(tmp_path, **{"backups": {"etcd_snapshot_dir": str(tmp_path / "b")}})
+    runs = tmp_path / "b" / "runs"
+    runs.mkdir(parents=True)
+    (runs / "office-v1.9.2-1.32.0-to-v1.9.4-1.32.2-20261207T100000Z.json").write_text("{trunc")
+    run = run_gate(tmp_path, f"--cluster={profile}", target="runbooks/rollback")
+    assert run.rc == USAGE_ERROR, run
+    assert (f"ERROR: {profile}: cannot plan the rollback: cannot tell which upgrade to undo: 1 "
+            f"file(s) in {runs} are not readable run records ({runs}/office-v1.9.2-1.32.0-to-"
+            "v1.9.4-1.32.2-20261207T100000Z.json: not a readable run record: ") in run.out, run
+    assert "pass --rollback-from PATH" in run.out
+    assert [c for c in talosctl_calls(tmp_path) if "version --client" not in c] == []
