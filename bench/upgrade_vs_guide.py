@@ -34,8 +34,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -113,22 +115,32 @@ def guide_script(lab: LabRun, logs: Path, health_via: str, wait_timeout: str = "
     return "\n".join(lines) + "\n"
 
 
-def run_guide(lab: LabRun, logs: Path, health_via: str,
-              wait_timeout: str = "5m") -> dict[str, Any]:
+def run_guide(lab: LabRun, logs: Path, health_via: str, wait_timeout: str = "5m",
+              timeout: float = 1800) -> dict[str, Any]:
+    """Run the guide's script; after `timeout` seconds its whole process group is killed and
+    `timed_out` says so (exit_code is then -9)."""
     logs.mkdir(parents=True, exist_ok=True)
     script = guide_script(lab, logs, health_via, wait_timeout)
     path = logs / "guide.sh"
     path.write_text(script)
     started = time.perf_counter()
-    proc = subprocess.run(["bash", str(path)], capture_output=True, text=True, timeout=1800)
+    proc = subprocess.Popen(["bash", str(path)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, start_new_session=True)
+    timed_out = False
+    try:
+        _, stderr = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        timed_out = True
+        os.killpg(proc.pid, signal.SIGKILL)
+        _, stderr = proc.communicate()
     wall = time.perf_counter() - started
     marks = [ln.split(" ", 1) for ln in (logs / "marks").read_text().splitlines()]
     steps = []
     for (t, what), (t_next, _) in zip(marks, marks[1:], strict=False):
         steps.append({"step": what, "seconds": float(t_next) - float(t)})
     counted = count_guide(logs)
-    return {"wall_seconds": wall, "exit_code": proc.returncode,
-            "stderr": proc.stderr.strip()[-2000:], "steps": steps, **counted,
+    return {"wall_seconds": wall, "exit_code": proc.returncode, "timed_out": timed_out,
+            "stderr": stderr.strip()[-2000:], "steps": steps, **counted,
             "talosctl_processes": len(steps), "script": script}
 
 
