@@ -261,18 +261,27 @@ def check_batch_drain(snapshot: ClusterSnapshot, batch: Sequence[str]) -> list[F
 
 
 def choose_batch(
-    snapshot: ClusterSnapshot, candidates: Sequence[str]
-) -> tuple[list[str], list[Finding]]:
-    """The longest prefix of `candidates` (at least its first node) that drains together
-    without breaking a budget or a workload (check_batch_drain); and, when it is shorter than
-    the candidates, why the next node could not join."""
+    snapshot: ClusterSnapshot,
+    candidates: Sequence[str],
+    busy: Sequence[str] = (),
+    room: int | None = None,
+) -> tuple[list[str], dict[str, list[Finding]]]:
+    """Which `candidates` may drain now, together and alongside the `busy` nodes (already
+    draining or rebooting): the first candidate always, then each next one that breaks no
+    budget or workload with all of them (check_batch_drain), up to `room` nodes; and, for
+    each candidate left out, why (no findings: no room)."""
     chosen = list(candidates[:1])
+    left: dict[str, list[Finding]] = {}
     for name in candidates[1:]:
-        found = check_batch_drain(snapshot, [*chosen, name])
+        if room is not None and len(chosen) >= room:
+            left[name] = []
+            continue
+        found = check_batch_drain(snapshot, [*busy, *chosen, name])
         if found:
-            return chosen, found
-        chosen.append(name)
-    return chosen, []
+            left[name] = found
+        else:
+            chosen.append(name)
+    return chosen, left
 
 
 def check_drain_not_blocked(snapshot: ClusterSnapshot, nodes_to_drain: list[str]) -> list[Finding]:

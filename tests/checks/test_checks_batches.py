@@ -33,11 +33,23 @@ def test_a_budget_allowing_one_lets_one_of_its_nodes_into_a_batch() -> None:
         snap, ["w2"]) == []
 
 
-def test_choose_batch_stops_before_the_node_that_would_break_a_budget() -> None:
-    snap = _web(healthy_snapshot(), ["w2"], allowed=0)  # w2 may not drain at all
-    assert choose_batch(snap, ["w1"]) == (["w1"], [])
-    chosen, why = choose_batch(snap, ["w1", "w2"])
-    assert chosen == ["w1"] and [f.subject for f in why] == ["PodDisruptionBudget apps/web"]
+def test_choose_batch_leaves_out_what_would_break_a_budget_and_takes_the_next() -> None:
+    snap = _web(healthy_snapshot(), ["w1", "w2"], allowed=1)
+    assert choose_batch(snap, ["w1"]) == (["w1"], {})
+    chosen, out = choose_batch(snap, ["w1", "w2", "w3"])
+    assert chosen == ["w1", "w3"]  # w2 holds the budget's other pod; w3 does not
+    assert [f.subject for f in out["w2"]] == ["PodDisruptionBudget apps/web",
+                                             "ReplicaSet apps/web-abc"]
+
+
+def test_choose_batch_counts_the_nodes_still_rebooting_and_the_room() -> None:
+    snap = _web(healthy_snapshot(), ["w1", "w2"], allowed=1)
+    # w1 is still rebooting with its web pod evicted-to-be: w2 must wait, w3 and w4 may go
+    chosen, out = choose_batch(snap, ["w3", "w2", "w4"], busy=["w1"], room=3)
+    assert chosen == ["w3", "w4"]
+    assert "PodDisruptionBudget apps/web" in [f.subject for f in out["w2"]]
+    chosen, out = choose_batch(snap, ["w3", "w2", "w4"], busy=["w1"], room=1)
+    assert chosen == ["w3"] and out == {"w2": [], "w4": []}  # no room left
 
 
 def test_a_workload_spread_over_the_batch_must_keep_a_ready_replica() -> None:
