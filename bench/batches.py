@@ -21,7 +21,6 @@ Target: at N = 5 on 30 workers, worker phase <= 1.3 x the limit.
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import sys
 import xml.etree.ElementTree as ET
@@ -31,6 +30,7 @@ from typing import Any
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from _common import (  # noqa: E402
     REPO,
@@ -42,6 +42,8 @@ from _common import (  # noqa: E402
     say,
     scratch,
 )
+
+from tests.runbooks.runbook_run import allure_attachments  # noqa: E402
 
 PROOFS = ("test_upgrade_worker", "test_worker_version", "test_worker_extensions",
           "test_worker_ready")
@@ -86,16 +88,9 @@ def run_once(base: Path, n: int, workers: int, scale: float) -> dict[str, Any]:
 def batch_sizes(results: Path) -> list[int]:
     """The size of each batch the run started, from its `batch` evidence."""
     sizes = []
-    for path in results.glob("*-result.json"):
-        stack = [json.loads(path.read_text())]
-        while stack:
-            node = stack.pop()
-            stack += node.get("steps", [])
-            for a in node.get("attachments", []):
-                if a["name"] == "batch":
-                    first = (results / a["source"]).read_text().splitlines()[0]
-                    members = first.split(": ", 1)[1].split(" -> ", 1)[0]
-                    sizes.append(len(members.split(", ")))
+    for _, text in allure_attachments(results, "batch"):
+        members = text.splitlines()[0].split(": ", 1)[1].split(" -> ", 1)[0]
+        sizes.append(len(members.split(", ")))
     return sizes
 
 

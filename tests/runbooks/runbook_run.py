@@ -162,3 +162,18 @@ def allure_result(alluredir: Path, test_id: str) -> dict[str, Any]:
         if not param or data.get("name", "").endswith(f"[{param}"):
             return data
     raise AssertionError(f"no Allure result for {test_id} in {alluredir}")
+
+
+def allure_attachments(results: Path, name: str) -> list[tuple[str, str]]:
+    """Every Allure attachment called `name` in a results directory, at any step depth: the
+    title of the result it belongs to, and its text."""
+    found = []
+    for path in results.glob("*-result.json"):
+        data = json.loads(path.read_text())
+        stack = [data]
+        while stack:
+            node = stack.pop()
+            stack += node.get("steps", [])
+            found += [(data.get("name", ""), (results / a["source"]).read_text())
+                      for a in node.get("attachments", []) if a["name"] == name]
+    return found

@@ -6,7 +6,6 @@ unavailable) and its 2 coredns replicas make batches smaller than the plan's."""
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -15,6 +14,7 @@ from typing import Any
 import pytest
 
 from tests.runbooks.runbook_run import (
+    allure_attachments,
     kill_group,
     lab_counts,
     run_runbook,
@@ -25,19 +25,9 @@ pytestmark = pytest.mark.lab
 
 
 def _batches(alluredir: Path) -> dict[str, str]:
-    """The `batch` attachments of a run, by the step that started the batch."""
-    found = {}
-    for path in alluredir.glob("*-result.json"):
-        data = json.loads(path.read_text())
-        stack = [data]
-        while stack:
-            node = stack.pop()
-            stack += node.get("steps", [])
-            for a in node.get("attachments", []):
-                if a["name"] == "batch":
-                    found[data["name"].rsplit("[", 1)[-1].rstrip("]")] = (
-                        alluredir / a["source"]).read_text()
-    return found
+    """The `batch` attachments of a run, by the parameter id of the step that started it."""
+    return {title.rsplit("[", 1)[-1].rstrip("]"): text
+            for title, text in allure_attachments(alluredir, "batch")}
 
 
 def test_a_budget_shrinks_the_batch_and_plan_shows_it(make_lab: Callable[..., Any],

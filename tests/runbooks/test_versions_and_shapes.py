@@ -5,7 +5,6 @@ within CI's time: each client's own behaviour is covered by the lab's fidelity t
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Callable
 from pathlib import Path
@@ -14,22 +13,14 @@ from typing import Any
 import pytest
 
 from drivers import parse
-from tests.runbooks.runbook_run import lab_counts, run_runbook
+from tests.runbooks.runbook_run import allure_attachments, lab_counts, run_runbook
 
 pytestmark = pytest.mark.lab
 
 
 def _attachments(results: Path, name: str) -> list[str]:
     """The texts of every Allure attachment called `name` in a results directory."""
-    texts = []
-    for result in results.glob("*-result.json"):
-        stack = [json.loads(result.read_text())]
-        while stack:
-            node = stack.pop()
-            stack += node.get("steps", [])
-            texts += [(results / a["source"]).read_text() for a in node.get("attachments", [])
-                      if a["name"] == name]
-    return texts
+    return [text for _, text in allure_attachments(results, name)]
 
 
 @pytest.mark.parametrize(("client", "flags"), [
