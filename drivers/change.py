@@ -15,6 +15,7 @@ system, the change and what the system answered; the secret never appears in one
 from __future__ import annotations
 
 import re
+from abc import ABC, abstractmethod
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -34,8 +35,9 @@ class ChangeError(DriverError):
     """The change system could not be reached, refused, or answered something unexpected."""
 
 
-class ChangeSystem:
-    """One change system as the profile's `change:` section describes it."""
+class ChangeSystem(ABC):
+    """One change system as the profile's `change:` section describes it; each dialect
+    (ServiceNow, Jira) says how to read a change, attach a file and write a note."""
 
     name = ""
 
@@ -60,15 +62,17 @@ class ChangeSystem:
     def close(self) -> None:
         self.http.close()
 
+    @abstractmethod
     def fetch(self, ref: str) -> ChangeRecord:
-        raise NotImplementedError
+        """The change `ref` (ChangeError when the system has none or cannot be read)."""
 
+    @abstractmethod
     def attach(self, change: ChangeRecord, path: Path) -> str:
         """Attach the file; return how the system names the attachment."""
-        raise NotImplementedError
 
+    @abstractmethod
     def note(self, change: ChangeRecord, text: str) -> None:
-        raise NotImplementedError
+        """Write `text` to the change (ServiceNow: a work note; Jira: a comment)."""
 
     # ---- HTTP ---------------------------------------------------------------------------------
     def _call(self, what: str, method: str, path: str, **kwargs: Any) -> httpx.Response:
