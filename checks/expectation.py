@@ -13,6 +13,7 @@ from dataclasses import dataclass, replace
 from model.plan import installer_image
 from model.profile import Profile, UnknownName
 from model.roles import Role
+from model.schematic import Image
 from model.versions import KubeVersion, TalosVersion
 
 Supports = Callable[[TalosVersion, KubeVersion], bool]
@@ -21,12 +22,14 @@ Supports = Callable[[TalosVersion, KubeVersion], bool]
 
 @dataclass(frozen=True)
 class ExpectedNode:
-    """A node the cluster should have, with the role and Talos version it should run."""
+    """A node the cluster should have, with the role and Talos version it should run, and the
+    image (schematic, extensions) when it differs from the cluster's (an image change mid-roll)."""
 
     name: str
     address: str | None
     role: Role
     talos_version: TalosVersion
+    image: Image | None = None  # None: the expectation's schematic and extensions
 
     @property
     def target(self) -> str:
@@ -103,8 +106,18 @@ class Expectation:
                 return node
         raise UnknownName(f"no expected node {name!r} (known: {', '.join(self.node_names)})")
 
-    def with_talos(self, version: TalosVersion, names: Iterable[str] | None = None) -> Expectation:
-        """A copy expecting `version` on the nodes in `names` (all nodes when None).
+    def image_of(self, node: ExpectedNode) -> Image:
+        """The image `node` should run: its own when it moved to a new one, else the cluster's."""
+        return node.image or Image(self.schematic, self.extensions)
+
+    def with_talos(
+        self,
+        version: TalosVersion,
+        names: Iterable[str] | None = None,
+        image: Image | None = None,
+    ) -> Expectation:
+        """A copy expecting `version` (and `image`, when given) on the nodes in `names` (all
+        nodes when None).
 
         Raises KeyError for a name that is not an expected node.
         """
@@ -113,7 +126,8 @@ class Expectation:
         if unknown:
             raise UnknownName(f"no expected node(s) {', '.join(sorted(unknown))}")
         nodes = tuple(
-            replace(n, talos_version=version) if n.name in wanted else n for n in self.nodes
+            replace(n, talos_version=version, image=image or n.image) if n.name in wanted else n
+            for n in self.nodes
         )
         return replace(self, nodes=nodes)
 
@@ -121,6 +135,6 @@ class Expectation:
         """A copy expecting Kubernetes `version` (kubelets and API server)."""
         return replace(self, kubernetes=version)
 
-    def installer_image(self, version: TalosVersion) -> str:
-        """The Image Factory installer for the expected schematic at `version`."""
-        return installer_image(self.factory_host, self.schematic, version)
+    def installer_image(self, node: ExpectedNode) -> str:
+        """The Image Factory installer of the image `node` should run, at its expected version."""
+        return installer_image(self.factory_host, self.image_of(node).schematic, node.talos_version)

@@ -39,7 +39,7 @@ def check_talos_version(snapshot: ClusterSnapshot, expectation: Expectation) -> 
         hint = (
             f"if {node.name} was just upgraded it may have booted its previous image "
             f"(A/B fallback): check 'talosctl -n {node.target} dmesg'; otherwise upgrade "
-            f"it with {expectation.installer_image(want)}"
+            f"it with {expectation.installer_image(node)}"
         )
         running = obs.talos_version if obs is not None and obs.apid_ok else None
         if running is not None and running > want:

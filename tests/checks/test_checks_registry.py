@@ -90,7 +90,7 @@ def test_expectation_from_the_lab_profile() -> None:
     assert exp.kubernetes == KubeVersion.parse("1.32.0")
     assert exp.extensions == ("siderolabs/iscsi-tools", "siderolabs/qemu-guest-agent")
     assert exp.flux_enabled is True
-    assert exp.installer_image(TalosVersion.parse("v1.9.4")) == (
+    assert exp.installer_image(exp.with_talos(TalosVersion.parse("v1.9.4")).nodes[0]) == (
         "factory.talos.dev/installer/"
         "dc7b152cb3ea99b821fcb7340ce7168313ce393d663740b791c36f6e95fc8586:v1.9.4"
     )
