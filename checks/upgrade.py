@@ -13,6 +13,7 @@ from checks import ALL_CHECKS, etcd, nodes, versions, workloads
 from checks._common import kube_unreadable
 from checks.expectation import Expectation
 from model.findings import Category, Finding
+from model.schematic import Image
 from model.snapshot import ClusterSnapshot, EtcdStatus, Pod, PodDisruptionBudget
 from model.versions import KubeVersion, TalosVersion
 
@@ -81,13 +82,15 @@ def mid_roll(
     to_version: TalosVersion,
     later: Mapping[str, TalosVersion],
     kubernetes: KubeVersion,
+    image: Image | None = None,
 ) -> Expectation:
-    """What the cluster should run once `node` (in `order`) has moved to `to_version`: it and
-    the nodes before it that version, each node after it what `later` says it ran before the
-    roll reached it (nothing was touched out of order), Kubernetes `kubernetes`."""
+    """What the cluster should run once `node` (in `order`) has moved to `to_version` (and
+    `image`, in an image change): it and the nodes before it that version, each node after it
+    what `later` says it ran before the roll reached it (nothing was touched out of order),
+    Kubernetes `kubernetes`."""
     names = list(order)
     done = names[: names.index(node) + 1]
-    exp = expectation.with_kubernetes(kubernetes).with_talos(to_version, done)
+    exp = expectation.with_kubernetes(kubernetes).with_talos(to_version, done, image)
     for name in names[len(done) :]:
         exp = exp.with_talos(later[name], [name])
     return exp

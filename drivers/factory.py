@@ -6,6 +6,7 @@ registry; its manifest answers HEAD /v2/installer/<schematic>/manifests/<version
 
 from __future__ import annotations
 
+from typing import Any
 from urllib.parse import urlsplit
 
 import allure
@@ -47,3 +48,45 @@ class Factory:
         if resp.status_code == 404:
             return False, "manifest unknown (404)"
         raise DriverError(f"Image Factory {url}: unexpected HTTP {resp.status_code}")
+
+    def create_schematic(self, schematic_yaml: str) -> str:
+        """POST /schematics: the ID the Factory gives this schematic (it stores it, so its
+        images can be asked for). Only `id` is read: older Factory releases answer nothing else
+        (reference §5)."""
+        url = f"{self.url}/schematics"
+        with allure.step(f"POST {url}"):
+            allure.attach(schematic_yaml, "schematic", allure.attachment_type.YAML)
+            resp = self._call("POST", url, content=schematic_yaml.encode())
+        if resp.status_code not in (200, 201):
+            raise DriverError(f"Image Factory POST {url}: HTTP {resp.status_code}: {_text(resp)}")
+        try:
+            sid = resp.json()["id"]
+        except (ValueError, KeyError, TypeError):
+            raise DriverError(
+                f"Image Factory POST {url}: no schematic id in the answer: {_text(resp)}"
+            ) from None
+        allure.attach(str(sid), "schematic id", allure.attachment_type.TEXT)
+        return str(sid)
+
+    def schematic_yaml(self, sid: str) -> str | None:
+        """GET /schematics/<id>: the schematic's YAML, or None when the Factory does not know it."""
+        url = f"{self.url}/schematics/{sid}"
+        with allure.step(f"GET {url}"):
+            resp = self._call("GET", url)
+        if resp.status_code == 404:
+            return None
+        if resp.status_code != 200:
+            raise DriverError(f"Image Factory GET {url}: HTTP {resp.status_code}: {_text(resp)}")
+        allure.attach(resp.text, f"schematic {sid[:12]}", allure.attachment_type.YAML)
+        return resp.text
+
+    def _call(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
+        try:
+            return httpx.request(method, url, timeout=self.timeout, **kwargs)
+        except httpx.HTTPError as e:
+            raise DriverError(f"Image Factory {self.url} unreachable: {e}") from None
+
+
+def _text(resp: httpx.Response) -> str:
+    """The Factory's error text (plain, one line), clipped."""
+    return " ".join(resp.text.split())[:200] or "(empty body)"

@@ -227,7 +227,8 @@ class EmulatedCluster(WorldViews):
     # ---- status ------------------------------------------------------------------------
     def extension_names(self, node: NodeState) -> list[str]:
         """The official extensions the node runs (its schematic's, minus missing ones)."""
-        return [e for e in self.spec.extensions if e not in node.slot.missing_extensions]
+        official = self.factory.get(node.slot.schematic).customization.official_extensions
+        return [e for e in official if e not in node.slot.missing_extensions]
 
     def extension_full_name(self, name: str) -> str | None:
         """The lab extension `name` refers to (`iscsi-tools` or `siderolabs/iscsi-tools`)."""

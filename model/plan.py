@@ -151,11 +151,14 @@ class TalosHop:
     nodes: tuple[NodeRef, ...]
     kubernetes: KubeVersion
     reason: str
+    schematic: str | None = None  # set when the hop also moves nodes to a new image
     kind: ClassVar[str] = "talos"
 
     @property
     def title(self) -> str:
-        """'Talos v1.9.2 -> v1.9.4'."""
+        """'Talos v1.9.2 -> v1.9.4', or 'Talos v1.9.4, new image 1a2b3c4d5e6f' (same version)."""
+        if self.from_version == self.to_version and self.schematic:
+            return f"Talos {self.to_version}, new image {self.schematic[:12]}"
         return f"Talos {self.from_version} -> {self.to_version}"
 
     def call(
@@ -198,6 +201,7 @@ class TalosHop:
             "image": self.image,
             "kubernetes": str(self.kubernetes),
             "reason": self.reason,
+            **({"schematic": self.schematic} if self.schematic else {}),
             "nodes": [
                 {"name": n.name, "address": n.address, "command": self.command_for(n)}
                 for n in self.nodes
@@ -252,6 +256,13 @@ class UpgradePlan:
     target_kubernetes: KubeVersion
     nodes: NodeOrder
     hops: tuple[Hop, ...]
+    current_schematic: str = ""  # the image change, when there is one: from this schematic...
+    target_schematic: str = ""  # ...to this one (empty: every hop keeps the nodes' schematic)
+
+    @property
+    def changes_image(self) -> bool:
+        """The plan moves the nodes to another Image Factory schematic."""
+        return bool(self.target_schematic) and self.target_schematic != self.current_schematic
 
     @property
     def is_empty(self) -> bool:
@@ -283,9 +294,14 @@ class UpgradePlan:
         if self.is_empty:
             return f"Nothing to do: the cluster already runs {now}."
         n = len(self.hops)
+        image = (
+            f", image {self.current_schematic[:12]} -> {self.target_schematic[:12]}"
+            if self.changes_image
+            else ""
+        )
         lines = [
             f"{heading}: {_change('Talos', self.current_talos, self.target_talos)}, "
-            f"{_change('Kubernetes', self.current_kubernetes, self.target_kubernetes)} "
+            f"{_change('Kubernetes', self.current_kubernetes, self.target_kubernetes)}{image} "
             f"({n} hop{'s' * (n != 1)})",
             "Node order for each Talos hop: "
             + ", ".join(
@@ -323,6 +339,11 @@ class UpgradePlan:
                 "kubernetes": str(self.current_kubernetes),
             },
             "target": {"talos": str(self.target_talos), "kubernetes": str(self.target_kubernetes)},
+            **(
+                {"image": {"from": self.current_schematic, "to": self.target_schematic}}
+                if self.changes_image
+                else {}
+            ),
             "nodes": self.nodes.to_dict(),
             "hops": [h.to_dict() for h in self.hops],
         }

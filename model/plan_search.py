@@ -13,9 +13,13 @@ from model.versions import KubeVersion, TalosVersion
 
 
 def plan_for(
-    profile: Profile, talos: TalosVersion | None, kube: KubeVersion | None, catalog: Catalog
+    profile: Profile,
+    talos: TalosVersion | None,
+    kube: KubeVersion | None,
+    catalog: Catalog,
+    schematic: str | None = None,
 ) -> UpgradePlan:
-    """The plan from the profile's versions to the targets (None keeps a version)."""
+    """The plan from the profile's versions (and schematic) to the targets (None keeps one)."""
     return plan(
         profile.talos.version,
         profile.talos.kubernetes,
@@ -25,11 +29,16 @@ def plan_for(
         node_order_from_profile(profile),
         profile.talos.factory.url,
         profile.talos.factory.schematic,
+        target_schematic=schematic,
     )
 
 
 def nearest_plan_text(
-    profile: Profile, t: TalosVersion | None, k: KubeVersion | None, catalog: Catalog
+    profile: Profile,
+    t: TalosVersion | None,
+    k: KubeVersion | None,
+    catalog: Catalog,
+    schematic: str | None = None,
 ) -> str:
     """'nearest valid plan (--talos-version X --k8s-version Y):' and its description, or why
     there is none."""
@@ -37,7 +46,7 @@ def nearest_plan_text(
         talos = ta or profile.talos.version
         for ka in _k8s_alternatives(k, profile.talos.kubernetes, talos, catalog):
             try:
-                p = plan_for(profile, ta, ka, catalog)
+                p = plan_for(profile, ta, ka, catalog, schematic)
             except PlanError:
                 continue
             if p.is_empty:

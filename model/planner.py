@@ -3,6 +3,8 @@ The rules are in model/plan.py's docstring; the plan's types are there too. Pure
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from model.catalog import Catalog, CatalogError, K8sSupport
 from model.plan import (
     Hop,
@@ -26,15 +28,23 @@ def plan(
     factory_host: str,
     schematic: str,
     *,
+    target_schematic: str | None = None,
     allow_prerelease: bool = False,
 ) -> UpgradePlan:
-    """Return the hop-by-hop plan; a None target keeps the current version.
+    """Return the hop-by-hop plan; a None target keeps the current version (and schematic).
+
+    With a `target_schematic` other than `schematic` (an image change: new extensions), every
+    Talos hop installs the target schematic's installer; on the same Talos version the change
+    is one hop of its own (the node reinstalls its version from the new image).
 
     Raises PlanError (one line: versions, reason, nearest valid target) for unknown versions,
     downgrades, pre-releases (unless allowed) and Kubernetes the Talos target cannot run.
     """
+    new_image = target_schematic if target_schematic not in (None, schematic) else None
     try:
-        return _Planner(catalog, nodes, factory_host, schematic, allow_prerelease).plan(
+        p = _Planner(
+            catalog, nodes, factory_host, new_image or schematic, allow_prerelease, new_image
+        ).plan(
             current_talos,
             current_k8s,
             target_talos or current_talos,
@@ -43,6 +53,9 @@ def plan(
         )
     except CatalogError as exc:
         raise PlanError(str(exc)) from exc
+    if new_image is None:
+        return p
+    return replace(p, current_schematic=schematic, target_schematic=new_image)
 
 
 class _Planner:
@@ -53,12 +66,14 @@ class _Planner:
         factory_host: str,
         schematic: str,
         allow_prerelease: bool,
+        new_image: str | None,
     ) -> None:
         self.c = catalog
         self.nodes = nodes
         self.factory_host = factory_host
         self.schematic = schematic
         self.allow_pre = allow_prerelease
+        self.new_image = new_image  # the hops also move the nodes to this schematic
 
     def plan(
         self,
@@ -188,6 +203,8 @@ class _Planner:
     # ----------------------------------------------------------------- hops
     def _talos_path(self, cur: TalosVersion, tgt: TalosVersion) -> list[tuple[TalosVersion, str]]:
         if tgt == cur:
+            if self.new_image:
+                return [(tgt, f"image change: Talos {tgt} from schematic {self.new_image[:12]}")]
             return []
         if tgt.minor_line == cur.minor_line:
             return [(tgt, "target")]
@@ -248,11 +265,11 @@ class _Planner:
                         f"no upgrade path: Talos {to} does not support Kubernetes {k} "
                         f"(supports {support}) and Talos {talos} cannot run a newer one"
                     )
-            refusal = self.c.can_upgrade_host(talos, to)
+            refusal = self.c.can_upgrade_host(talos, to) if to != talos else None
             if refusal:
                 raise PlanError(f"no upgrade path: {refusal}")
             image = installer_image(self.factory_host, self.schematic, to)
-            hops.append(TalosHop(talos, to, image, self.nodes.in_order, k, reason))
+            hops.append(TalosHop(talos, to, image, self.nodes.in_order, k, reason, self.new_image))
             talos = to
             raise_k8s(f"Talos {talos} supports {self.c.k8s_support(talos)}")
         while k != tgt_k:

@@ -19,15 +19,38 @@ from model.profile_fields import (
     check_http_url,
     resolve_path,
 )
+from model.schematic import SCHEMATIC_ID, check_extensions
 
 # --------------------------------------------------------------------------- upgrade
 
 
 class Target(Frozen):
-    """The versions the cluster should run after the upgrade (None: keep the current one)."""
+    """The versions the cluster should run after the upgrade (None: keep the current one), and
+    the image: a new extension set (its schematic is computed as the Factory does) or an
+    explicit schematic ID (None: keep talos.factory's)."""
 
     talos: TalosVersionField | None = None
     kubernetes: KubeVersionField | None = None
+    extensions: tuple[str, ...] | None = None
+    schematic: str | None = None
+
+    @field_validator("extensions")
+    @classmethod
+    def _extensions(cls, value: tuple[str, ...] | None) -> tuple[str, ...] | None:
+        return None if value is None else check_extensions(value, "extension")
+
+    @field_validator("schematic")
+    @classmethod
+    def _schematic(cls, value: str | None) -> str | None:
+        if value is not None and not SCHEMATIC_ID.match(value):
+            raise ValueError("must be 64 lower-case hex characters (an Image Factory schematic ID)")
+        return value
+
+    @model_validator(mode="after")
+    def _one_image(self) -> Target:
+        if self.extensions is not None and self.schematic is not None:
+            raise ValueError("give extensions or schematic, not both (a schematic fixes its own)")
+        return self
 
 
 class Timeouts(Frozen):

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -164,16 +164,20 @@ class HopStart:
 
     talos: Mapping[str, TalosVersion]
     kubernetes: KubeVersion | None
+    schematics: Mapping[str, str] = field(default_factory=dict)  # node -> the schematic it ran
 
     @staticmethod
     def key(source: TalosVersion, to: TalosVersion) -> str:
         return f"{source}->{to}"
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "talos": {n: str(v) for n, v in self.talos.items()},
             "kubernetes": str(self.kubernetes) if self.kubernetes else None,
         }
+        if self.schematics:
+            out["schematics"] = dict(self.schematics)
+        return out
 
 
 @dataclass(frozen=True)

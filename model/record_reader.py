@@ -157,6 +157,10 @@ class _Reader:
                 for n, v in talos.items()
             },
             None if k8s is None else self.parse(KubeVersion.parse, k8s, f"{where}.kubernetes"),
+            {
+                str(n): str(v)
+                for n, v in self.mapping(m.get("schematics") or {}, f"{where}.schematics").items()
+            },
         )
 
     def rollback(self, value: Any) -> RollbackNote:

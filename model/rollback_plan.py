@@ -55,6 +55,14 @@ def plan_from_record(
             hops.append(KubeHop(cur, to, nodes.primary, raw.talos, back))
         else:
             cur_t, to_t = TalosVersion.parse(raw.to), TalosVersion.parse(raw.source)
+            new_image = raw.raw.get("schematic")
+            if cur_t == to_t and new_image:
+                old = (rec.plan.get("image") or {}).get("from") or schematic
+                raise PlanError(
+                    f"run record {rec.run_id} changed only the image of Talos {cur_t} (schematic "
+                    f"{old} -> {new_image}); a rollback moves Talos versions: take the image "
+                    f"back with the in_place runbook and --schematic {old}"
+                )
             image = installer_image(factory, schematic, to_t)
             hops.append(TalosHop(cur_t, to_t, image, nodes.in_order, raw.kubernetes, back))
     now_on, back_to = rec.target, rec.source

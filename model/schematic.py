@@ -94,3 +94,51 @@ def extensions_of(text: str, where: str) -> tuple[str, ...]:
     if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
         raise SchematicError(f"{where}: officialExtensions is not a list of names")
     return tuple(names)
+
+
+@dataclass(frozen=True)
+class ImageChoice:
+    """The image an upgrade is asked to move the nodes to, and where it was asked for."""
+
+    schematic: str
+    extensions: tuple[str, ...] | None  # None: an explicit schematic (the Factory has the list)
+    source: str  # e.g. "--extensions", "upgrade.target.schematic in clusters/home.yaml"
+
+    @classmethod
+    def of_extensions(cls, names: Iterable[str], source: str) -> ImageChoice:
+        exts = check_extensions(names, source)
+        return cls(schematic_id(exts), exts, source)
+
+    @classmethod
+    def of_schematic(cls, sid: str, source: str) -> ImageChoice:
+        if not SCHEMATIC_ID.match(sid):
+            raise SchematicError(
+                f"{source}: {sid!r} is not a schematic ID (64 lower-case hex characters)"
+            )
+        return cls(sid, None, source)
+
+
+class TargetImage:
+    """The image this run moves nodes to (none: the nodes keep theirs). Its extension list is
+    the one asked for, or for an explicit schematic the one the Factory returns (`learn`, in
+    the preflight); the extensions of the current image it lacks must be gone afterwards."""
+
+    def __init__(self, choice: ImageChoice | None, current: tuple[str, ...]) -> None:
+        self.choice = choice
+        self.current = current
+        self.extensions = choice.extensions if choice is not None else None
+
+    def learn(self, extensions: tuple[str, ...]) -> None:
+        self.extensions = extensions
+
+    def image(self) -> Image:
+        """The target image; AssertionError while an explicit schematic's list is unknown."""
+        if self.choice is None:
+            raise AssertionError("this run changes no image")
+        if self.extensions is None:
+            raise AssertionError(
+                f"the extensions of schematic {self.choice.schematic} were not read from the "
+                "Image Factory (the preflight reads them)"
+            )
+        dropped = tuple(e for e in self.current if e not in self.extensions)
+        return Image(self.choice.schematic, self.extensions, dropped)

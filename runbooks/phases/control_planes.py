@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from fixtures.procedures.etcd import etcd_caught_up, move_leadership, quorum_guard
-from fixtures.procedures.node_change import reached, rollback_node, running_version, upgrade_node
+from fixtures.procedures.node_change import reached, rollback_node, settled_node, upgrade_node
 from fixtures.procedures.proofs import (
     cluster_gate,
     prove_extensions,
@@ -32,7 +32,7 @@ __all__ = [
 
 def _stays_up(run: Run, hop: TalosHop, node: NodeRef) -> bool:
     """The node already runs the hop's version: it will not go down ("already done")."""
-    if reached(hop, running_version(run, node)):
+    if reached(hop, settled_node(run, node)):
         already_done(f"{node.name} already runs {hop.to_version}: it will not go down")
         return True
     return False
@@ -69,8 +69,8 @@ def test_control_plane_version(run: Run, cp_step: tuple[TalosHop, NodeRef]) -> N
 
 
 def test_control_plane_extensions(run: Run, cp_step: tuple[TalosHop, NodeRef]) -> None:
-    """The control plane booted the profile's schematic with all its extensions"""
-    prove_extensions(run, cp_step[1])  # talosctl get extensions: the profile's, schematic ID
+    """The control plane booted the schematic it should run (the profile's, or the target's)"""
+    prove_extensions(run, *cp_step)  # talosctl get extensions: every extension, schematic ID
 
 
 def test_control_plane_ready(run: Run, cp_step: tuple[TalosHop, NodeRef]) -> None:

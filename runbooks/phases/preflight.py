@@ -1,8 +1,9 @@
 """The first steps of every upgrade-shaped runbook, read-only except the lock: the change this
 run is performed under is approved (before any call to the cluster), the plan is sound, the
-cluster lock is ours (taken next, so that a second session stops at once, naming the holder,
-instead of judging a cluster another session is changing), the whole health gate passes. A
-runbook's own preflight steps follow these."""
+target image is known to the Image Factory (an image change), the cluster lock is ours (taken
+next, so that a second session stops at once, naming the holder, instead of judging a cluster
+another session is changing), the whole health gate passes. A runbook's own preflight steps
+follow these."""
 
 from __future__ import annotations
 
@@ -11,11 +12,13 @@ import json
 import allure
 import pytest
 
+from drivers.factory import Factory
 from fixtures.change_gate import check_change
 from fixtures.cluster_lock import take_lock
 from fixtures.evidence import without_diagnostics
+from fixtures.procedures.images import learn_target_image
 from fixtures.procedures.proofs import healthy_before
-from fixtures.procedures.run import Run
+from fixtures.procedures.run import Run, not_applicable
 from fixtures.upgrade import spec_of
 from model.plan import UpgradePlan
 from model.profile import Profile
@@ -23,6 +26,7 @@ from model.profile import Profile
 __all__ = [
     "test_change_is_approved",
     "test_plan_is_valid",
+    "test_target_image_is_known",
     "test_take_cluster_lock",
     "test_cluster_healthy",
 ]
@@ -50,6 +54,22 @@ def test_plan_is_valid(plan: UpgradePlan, plan_description: str, run: Run) -> No
         assert plan.hops.index(plan.kube_hops[0]) < plan.hops.index(plan.talos_hops[-1]), (
             "Kubernetes goes back before the Talos that made it possible"
         )
+
+
+def test_target_image_is_known(run: Run, plan: UpgradePlan, factory: Factory) -> None:
+    """An image change: the Image Factory knows the target schematic, its ID is the one the
+    schematic hashes to, and its extension list is the one the nodes will be held to"""
+    if not plan.changes_image:
+        not_applicable("the nodes keep their image (no --extensions, --schematic or target)")
+        return
+    learn_target_image(run.image, factory)
+    image = run.image.image()
+    allure.attach(
+        f"schematic {image.schematic}\nextensions: {', '.join(image.extensions) or 'none'}\n"
+        f"dropped: {', '.join(image.without) or 'none'}",
+        "target image",
+        allure.attachment_type.TEXT,
+    )
 
 
 def test_take_cluster_lock(run: Run, pytestconfig: pytest.Config) -> None:

@@ -11,10 +11,12 @@ from model.run_record import now
 
 
 def test_verify_everything(run: Run, plan: UpgradePlan) -> None:
-    """Every check re-evaluated: versions and extensions everywhere, etcd, workloads"""
+    """Every check re-evaluated: versions and images everywhere, etcd, workloads"""
     snap = run.observer.look()
     attach_snapshot(snap, "snapshot after")
-    exp = run.expectation.with_talos(plan.target_talos).with_kubernetes(plan.target_kubernetes)
+    image = run.image.image() if plan.changes_image else None
+    exp = run.expectation.with_talos(plan.target_talos, image=image)
+    exp = exp.with_kubernetes(plan.target_kubernetes)
     results = every_check(snap, exp)
     verified = {name: not found for name, found in results.items()}
     if run.direction == "upgrade":

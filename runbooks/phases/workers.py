@@ -51,8 +51,8 @@ def test_worker_version(run: Run, talos_step: tuple[TalosHop, NodeRef]) -> None:
 
 
 def test_worker_extensions(run: Run, talos_step: tuple[TalosHop, NodeRef]) -> None:
-    """The worker booted the profile's schematic with all its extensions"""
-    prove_extensions(run, talos_step[1])  # talosctl get extensions: the profile's, schematic ID
+    """The worker booted the schematic it should run (the profile's, or the target image's)"""
+    prove_extensions(run, *talos_step)  # talosctl get extensions: every extension, schematic ID
 
 
 def test_worker_ready(run: Run, talos_step: tuple[TalosHop, NodeRef]) -> None:

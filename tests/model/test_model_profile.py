@@ -259,6 +259,23 @@ INVALID: list[tuple[str, Change, str]] = [
         "upgrade.workers.batch: input should be greater than or equal to 1 (got 0)",
     ),
     (
+        "target-extension-name",
+        _set("upgrade", {"target": {"extensions": ["iscsi-tools"]}}),
+        "upgrade.target.extensions: extension: 'iscsi-tools' is not an official extension name "
+        "(owner/name, e.g. siderolabs/iscsi-tools)",
+    ),
+    (
+        "target-schematic-not-hex",
+        _set("upgrade", {"target": {"schematic": "abc"}}),
+        "upgrade.target.schematic: must be 64 lower-case hex characters (an Image Factory "
+        "schematic ID)",
+    ),
+    (
+        "target-extensions-and-schematic",
+        _set("upgrade", {"target": {"extensions": [], "schematic": "a" * 64}}),
+        "upgrade.target: give extensions or schematic, not both (a schematic fixes its own)",
+    ),
+    (
         "change-jira-without-states",
         _set("change", {"system": "jira", "url": "https://jira.example.com",
                         "credentials": {"env": "JIRA_TOKEN"}}),
