@@ -90,3 +90,20 @@ class Factory:
 def _text(resp: httpx.Response) -> str:
     """The Factory's error text (plain, one line), clipped."""
     return " ".join(resp.text.split())[:200] or "(empty body)"
+
+
+def image_size(url: str, timeout: float = 120.0) -> int:
+    """HEAD of a Factory image asset: its Content-Length (the Factory builds the asset before
+    answering, so this also proves schematic x version x extensions can be built, rebuild.md
+    §1); DriverError with the Factory's answer otherwise."""
+    with allure.step(f"HEAD {url}"):
+        try:
+            resp = httpx.head(url, timeout=timeout, follow_redirects=False)
+        except httpx.HTTPError as e:
+            raise DriverError(f"Image Factory unreachable for {url}: {e}") from None
+    if resp.status_code != 200:
+        raise DriverError(f"Image Factory HEAD {url}: HTTP {resp.status_code}: {_text(resp)}")
+    length = resp.headers.get("Content-Length", "")
+    if not length.isdigit():
+        raise DriverError(f"Image Factory HEAD {url}: no Content-Length")
+    return int(length)

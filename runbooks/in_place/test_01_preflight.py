@@ -12,39 +12,17 @@ from checks import upgrade as proofs
 from drivers.factory import Factory
 from drivers.talosctl import Talosctl
 from fixtures.procedures.batches import predict
-from fixtures.procedures.run import Run, kube_path, not_applicable, talos_path
+from fixtures.procedures.proofs import client_not_older, cluster_matches_profile
+from fixtures.procedures.run import Run, not_applicable
 from fixtures.verdicts import assert_no_findings
 from model.catalog import Catalog
 from model.plan import UpgradePlan, installer_image
-from model.versions import TalosVersion
 from runbooks.phases.preflight import *  # noqa: F403
 
 
 def test_cluster_matches_profile(run: Run, plan: UpgradePlan) -> None:
     """The live cluster is the one the profile describes: nodes, versions, schematic"""
-    snap = run.observer.latest()
-    problems = []
-    k8s_names = {n.name for n in snap.k8s_nodes}
-    for node in run.profile.all_nodes:
-        obs = snap.node(node.name)
-        if node.name not in k8s_names:
-            problems.append(f"{node.name}: not a Kubernetes node of this cluster")
-        if obs is None or obs.talos_version is None:
-            problems.append(f"{node.name}: Talos version unknown ({obs.apid_error if obs else ''})")
-        elif obs.talos_version not in talos_path(plan):
-            problems.append(
-                f"{node.name}: runs Talos {obs.talos_version}, the profile says "
-                f"{run.profile.talos.version} (plan path: "
-                f"{', '.join(map(str, talos_path(plan)))})"
-            )
-    extra = k8s_names - {n.name for n in run.profile.all_nodes}
-    problems += [f"{name}: a Kubernetes node the profile does not list" for name in sorted(extra)]
-    if snap.api_server_version not in kube_path(plan):
-        problems.append(
-            f"API server runs Kubernetes {snap.api_server_version}, the profile says "
-            f"{run.profile.talos.kubernetes}"
-        )
-    assert not problems, "the cluster does not match the profile:\n  " + "\n  ".join(problems)
+    cluster_matches_profile(run, plan)
 
 
 def test_installer_images_exist(plan: UpgradePlan, factory: Factory) -> None:
@@ -64,12 +42,7 @@ def test_installer_images_exist(plan: UpgradePlan, factory: Factory) -> None:
 
 def test_talosctl_not_older_than_target(talos: Talosctl, plan: UpgradePlan) -> None:
     """The talosctl client is not older than the target Talos"""
-    client = TalosVersion.parse(talos.client_version())
-    allure.attach(str(client), "talosctl client version", allure.attachment_type.TEXT)
-    assert client >= plan.target_talos, (
-        f"talosctl {client} is older than the target Talos {plan.target_talos}: install "
-        f"talosctl {plan.target_talos} or newer first"
-    )
+    client_not_older(talos, plan.target_talos)
 
 
 def test_no_flux_reconciliation_in_progress(run: Run) -> None:
