@@ -40,6 +40,7 @@ from model.profile_sections import (
     Health,
     Lab,
     Proxmox,
+    Rebuild,
     Target,
     Timeouts,
     Upgrade,
@@ -60,6 +61,7 @@ __all__ = [
     "Profile",
     "ProfileError",
     "Proxmox",
+    "Rebuild",
     "Talos",
     "Target",
     "Timeouts",
@@ -268,6 +270,7 @@ class Profile(Frozen):
     evidence: Evidence = Evidence()
     change: Change | None = None
     proxmox: Proxmox | None = None
+    rebuild: Rebuild = Rebuild()
     lab: Lab | None = None
 
     @model_validator(mode="before")

@@ -140,18 +140,51 @@ class Health(Frozen):
 
 
 class Proxmox(Frozen):
-    """The Proxmox VE host the nodes run on (for the template-rebuild runbook)."""
+    """The Proxmox VE host the nodes run on (for the template-rebuild runbook): its API, the
+    node, an API token (``USER@REALM!TOKENID=SECRET``, a secret reference), the template the
+    nodes were cloned from, where a new template's disk is downloaded (a storage with content
+    ``import``, PVE 8.4+) and created, and the new VMs' size."""
 
     api: str
     node: str
     token: SecretRefField
     template_vmid: int
     tags: tuple[str, ...] = ()
+    template_vmid_range: tuple[int, int] | None = None  # where a new template's VMID is taken
+    import_storage: str = "local"
+    storage: str = "local-lvm"
+    bridge: str = "vmbr0"
+    cores: int = Field(default=2, ge=1)
+    memory_mib: int = Field(default=4096, ge=1024)
+    disk_gib: int = Field(default=32, ge=2)  # Talos' raw disk is 1246 MiB; the VM disk is grown
+    verify_tls: bool = True  # False: accept PVE's self-signed certificate (the token still auths)
+    task_timeout: Duration = 900.0
 
     @field_validator("api")
     @classmethod
     def _api(cls, value: str) -> str:
         return check_http_url(value)
+
+    @field_validator("template_vmid_range")
+    @classmethod
+    def _range(cls, value: tuple[int, int] | None) -> tuple[int, int] | None:
+        if value is not None and not 100 <= value[0] <= value[1]:
+            raise ValueError(f"{list(value)} is not [low, high] with 100 <= low <= high")
+        return value
+
+
+class Rebuild(Frozen):
+    """How the template-based rebuild brings the cluster back: etcd recovered from the
+    pre-rebuild snapshot (restore_etcd) or bootstrapped empty, and the secrets bundle that keeps
+    the cluster's identity (talosctl gen secrets; needed to restore etcd)."""
+
+    restore_etcd: bool = False
+    secrets: Path | None = None
+
+    @field_validator("secrets")
+    @classmethod
+    def _secrets(cls, value: Path | None, info: ValidationInfo) -> Path | None:
+        return None if value is None else resolve_path(value, info)
 
 
 class Lab(BaseModel):

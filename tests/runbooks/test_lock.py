@@ -82,7 +82,8 @@ def test_lock_held_renewed_released_refused_and_taken_over(make_lab: Callable[..
         text = b.step("test_take_cluster_lock").text
         assert f"[cluster-lock] cluster is locked by {me} (runbook in_place, change CHG-1, " \
                f"pid {proc.pid}, since {first['who']['started']})" in text, text
-        assert b.passed == ["test_change_is_approved", "test_plan_is_valid"]
+        assert b.passed == [
+            "test_change_is_approved", "test_plan_is_valid", "test_target_image_is_known"]
         assert all(s.outcome == "skipped" for s in b.after("test_take_cluster_lock"))
         assert "refused: cluster is locked by" in b.stdout
 

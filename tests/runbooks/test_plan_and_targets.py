@@ -18,7 +18,8 @@ from tests.runbooks.runbook_run import lab_counts, run_runbook
 
 pytestmark = pytest.mark.lab
 
-PREFLIGHT = ["test_change_is_approved", "test_plan_is_valid", "test_take_cluster_lock",
+PREFLIGHT = ["test_change_is_approved", "test_plan_is_valid", "test_target_image_is_known",
+             "test_take_cluster_lock",
              "test_cluster_healthy",
              "test_cluster_matches_profile", "test_installer_images_exist",
              "test_talosctl_not_older_than_target", "test_no_flux_reconciliation_in_progress",
