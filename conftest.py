@@ -4,6 +4,7 @@ pytest_plugins = [
     "fixtures.evidence",
     "fixtures.ordering",
     "fixtures.upgrade",
+    "fixtures.rebuild",
     "fixtures.run_summary",
     "fixtures.bundle",
     "fixtures.change_gate",

@@ -64,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     fault.add_argument("--dir", required=True, type=Path)
     fault.add_argument("kind")
     fault.add_argument("--node")
-    for p in ("extension", "seconds", "namespace", "name"):
+    for p in ("extension", "seconds", "namespace", "name", "vmid", "message"):
         fault.add_argument(f"--{p}")
     serve = sub.add_parser("serve", help=argparse.SUPPRESS)
     serve.add_argument("--dir", required=True, type=Path)
@@ -102,7 +102,8 @@ def main(argv: list[str] | None = None) -> int:
                   else _status_table(status))
             return 0
         if args.command == "fault":
-            params = {k: getattr(args, k) for k in ("extension", "seconds", "namespace", "name")
+            params = {k: getattr(args, k) for k in ("extension", "seconds", "namespace", "name",
+                                                    "vmid", "message")
                       if getattr(args, k) is not None}
             result = Lab.attach(args.dir).fault(args.kind, args.node, **params)
             f = result["fault"]

@@ -92,6 +92,18 @@ async def apply_immediate(world: EmulatedCluster, fault: Fault) -> None:
             raise LabConfigError(f"fault {kind}: no change {ref!r} it can act on")
     elif kind == "change_attachment_fails":
         world.change.attachments_fail = True
+    elif kind == "image_download_fails":
+        # wget's text for a factory that answers 502 (pve-common download_file_from_url)
+        world.pve.fail_downloads = str(fault.params.get(
+            "message", "download failed: ERROR 502: Bad Gateway."))
+    elif kind == "template_vmid_taken":
+        vmid = int(fault.params["vmid"])
+        if vmid in world.pve.vms:
+            from emulator.errors import LabConfigError
+
+            raise LabConfigError(f"fault template_vmid_taken: VMID {vmid} is already taken")
+        world.pve.add_vm(vmid, str(fault.params.get("name", "someone-elses-vm")),
+                         world.spec.proxmox_node, ["other"], "stopped")
 
 
 def raise_not_cp(node: NodeState) -> None:

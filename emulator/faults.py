@@ -35,6 +35,8 @@ KINDS: dict[str, tuple[bool, tuple[str, ...], tuple[str, ...], bool]] = {
     "change_not_approved": (True, (), ("ref",), False),
     "change_outside_window": (True, (), ("ref",), False),
     "change_attachment_fails": (True, (), (), False),
+    "image_download_fails": (True, (), ("message",), False),
+    "template_vmid_taken": (True, ("vmid",), ("name",), False),
 }
 
 
@@ -72,6 +74,11 @@ def make_fault(
             params["seconds"] = float(params["seconds"])
         except (TypeError, ValueError):
             raise LabConfigError(f"{prefix}fault {kind}: seconds must be a number") from None
+    if "vmid" in params:
+        try:
+            params["vmid"] = int(params["vmid"])
+        except (TypeError, ValueError):
+            raise LabConfigError(f"{prefix}fault {kind}: vmid must be a number") from None
     return Fault(kind, node, dict(params))
 
 

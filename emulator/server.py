@@ -75,7 +75,10 @@ class LabServer:
         world.factory_url = f"http://{plan.factory}:{FACTORY_PORT}"
         world.factory = FactoryModel(versions=[str(v) for v in world.catalog.talos_releases()])
         world.factory.register_extensions(self.spec.extensions)
-        world.pve = ProxmoxModel(node=self.spec.proxmox_node)
+        world.pve = ProxmoxModel(node=self.spec.proxmox_node, version=self.spec.pve_version,
+                                 fetch=world.fetch_for_pve)
+        if self.spec.pve_import and "import" not in world.pve.storage_content_types("local"):
+            world.pve.set_storage_content("local", "iso,vztmpl,backup,import")
         world.pve_token = ("root@pam!harness", str(uuid.uuid4()))
         world.pve.add_token(*world.pve_token)
         for n in world.nodes.values():

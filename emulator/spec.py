@@ -66,6 +66,11 @@ class LabSpec:
     # lab.track_disruption: sample, every 50 ms, each ReplicaSet's Ready replicas and each
     # PodDisruptionBudget's healthy pods, and keep the lowest (status `disruption`)
     track_disruption: bool = False
+    # lab.pve_version: the emulated Proxmox VE release; lab.pve_import: whether storage `local`
+    # has content `import` (off by default on a real 8.x install: the operator enables it with
+    # `pvesm set local --content iso,vztmpl,backup,import`; on by default from PVE 9.0)
+    pve_version: str = "8.4.1"
+    pve_import: bool = True
     raw: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -164,6 +169,12 @@ def load_spec(path: Path, *, extra_workers: int | None = None) -> LabSpec:
     track = lab.get("track_disruption", False)
     if not isinstance(track, bool):
         raise LabConfigError(f"{path}: lab.track_disruption: must be true or false")
+    pve_version = str(lab.get("pve_version", "8.4.1"))
+    if not re.fullmatch(r"\d+\.\d+(?:[.-]\d+)?", pve_version):
+        raise LabConfigError(f"{path}: lab.pve_version: {pve_version!r} is not like 8.4.1")
+    pve_import = lab.get("pve_import", True)
+    if not isinstance(pve_import, bool):
+        raise LabConfigError(f"{path}: lab.pve_import: must be true or false")
     pve = raw.get("proxmox") or {}
     backups = raw.get("backups") or {}
     velero = backups.get("velero") or {}
@@ -186,6 +197,8 @@ def load_spec(path: Path, *, extra_workers: int | None = None) -> LabSpec:
         kube_proxy=kube_proxy,
         schedulable_control_planes=cp_sched,
         track_disruption=track,
+        pve_version=pve_version,
+        pve_import=pve_import,
         raw=raw,
     )
 

@@ -225,6 +225,28 @@ class EmulatedCluster(WorldViews):
         return up and time.time() >= self.api_down_until
 
     # ---- status ------------------------------------------------------------------------
+    def fetch_for_pve(self, url: str) -> int:
+        """The lab PVE's download-url: the size of an asset of the lab's factory (wget's
+        failure text for another host or an asset the factory refuses)."""
+        from datetime import UTC, datetime
+        from urllib.parse import urlsplit
+
+        from emulator.factory.errors import FactoryError
+        from emulator.proxmox.errors import wget_http_error, wget_unresolved
+
+        parts = urlsplit(url)
+        if f"{parts.scheme}://{parts.netloc}" != self.factory_url:
+            raise wget_unresolved(parts.hostname or parts.netloc)
+        segments = parts.path.strip("/").split("/")
+        when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S")
+        if len(segments) != 4 or segments[0] != "image":
+            raise wget_http_error(404, "Not Found", when)
+        try:
+            return len(self.factory.image(segments[1], segments[2], segments[3]).body)
+        except FactoryError as e:
+            reasons = {400: "Bad Request", 404: "Not Found", 500: "Internal Server Error"}
+            raise wget_http_error(e.status, reasons.get(e.status, "Error"), when) from None
+
     def extension_names(self, node: NodeState) -> list[str]:
         """The official extensions the node runs (its schematic's, minus missing ones)."""
         official = self.factory.get(node.slot.schematic).customization.official_extensions

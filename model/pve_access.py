@@ -55,8 +55,9 @@ def missing(perms: Mapping[str, Mapping[str, object]], needs: Sequence[Need]) ->
 def template_needs(
     node: str, import_storage: str, disk_storage: str, bridge: str, template_vmid: int
 ) -> list[Need]:
-    """What building the template needs: download the disk, create the VM (its disk, CPU and
-    network: SDN.Use on the bridge's zone, PVE 8), resize, convert, protect, and audit it."""
+    """What building the template needs: download the disk, create the VM (each config key's
+    privilege, qemu-server check_vm_modify_config_perm; SDN.Use on the bridge's zone, PVE 8),
+    resize, convert, protect, and audit it."""
     vm = f"/vms/{template_vmid}"
     return [
         Need(
@@ -70,7 +71,20 @@ def template_needs(
             ("Sys.Audit", "Sys.Modify"),
             (f"/nodes/{node}", ("Sys.AccessNetwork",)),
         ),
-        Need("create the template VM", vm, ("VM.Allocate", "VM.Config.Disk", "VM.Config.CPU")),
+        Need(
+            "create the template VM",
+            vm,
+            (
+                "VM.Allocate",
+                "VM.Config.Disk",
+                "VM.Config.CPU",
+                "VM.Config.Memory",
+                "VM.Config.Network",
+                "VM.Config.HWType",
+                "VM.Config.Options",
+                "VM.Config.Cloudinit",
+            ),
+        ),
         Need("create the template VM", f"/storage/{disk_storage}", ("Datastore.AllocateSpace",)),
         Need("create the template VM", f"/sdn/zones/localnetwork/{bridge}", ("SDN.Use",)),
         Need("read the storages", f"/storage/{import_storage}", ("Datastore.Audit",)),

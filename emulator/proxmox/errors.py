@@ -62,3 +62,41 @@ class NotEmulated(PveError):
     """An API path or parameter the emulator does not implement (501)."""
 
     status = 501
+
+
+class PermissionDenied(PveError):
+    """A failed privilege check (403), worded as pve-common `raise_perm_exc`.
+
+    `Permission check failed (<path>, <priv>)` for one missing privilege (`RPCEnvironment::check`),
+    `<priv1>|<priv2>` when any one would do (`check_any`), and a bare `Permission check failed`
+    when an `or` of checks fails or the code raises it without a path (create_vm's VM.Allocate).
+    """
+
+    status = 403
+
+    def __init__(self, what: str | None = None) -> None:
+        super().__init__(f"Permission check failed ({what})" if what else
+                         "Permission check failed")
+
+
+class DownloadFailed(Exception):
+    """Raised by the model's `fetch` hook: its text becomes the download task's exitstatus.
+
+    pve-common `download_file_from_url` runs wget with `errmsg => "download failed"`, so PVE's
+    text is `download failed: <wget's last stderr line>`; `wget_http_error` and
+    `wget_unresolved` build the two common ones.
+    """
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+def wget_http_error(code: int, reason: str, when: str) -> DownloadFailed:
+    """`download failed: 2026-08-21 10:00:00 ERROR 404: Not Found.` (wget's last stderr line)."""
+    return DownloadFailed(f"download failed: {when} ERROR {code}: {reason}.")
+
+
+def wget_unresolved(host: str) -> DownloadFailed:
+    """`download failed: wget: unable to resolve host address 'host'` (C locale quotes)."""
+    return DownloadFailed(f"download failed: wget: unable to resolve host address '{host}'")

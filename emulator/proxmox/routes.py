@@ -24,9 +24,9 @@ CONTENT_TYPE = "application/json;charset=UTF-8"
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
-def ok(data: Any) -> web.Response:
-    """Return PVE's success envelope."""
-    return web.Response(body=json.dumps({"data": data}).encode(),
+def ok(data: Any, **extra: Any) -> web.Response:
+    """Return PVE's success envelope (`extra`: result attributes such as a log's `total`)."""
+    return web.Response(body=json.dumps({"data": data, **extra}).encode(),
                         headers={"Content-Type": CONTENT_TYPE})
 
 
@@ -148,15 +148,88 @@ async def template(request: web.Request) -> web.Response:
 
 
 async def destroy(request: web.Request) -> web.Response:
-    """DELETE /nodes/{node}/qemu/{vmid}."""
+    """DELETE /nodes/{node}/qemu/{vmid}[?purge=1&destroy-unreferenced-disks=1]."""
     model, node, vmid = _vm(request)
-    return ok(model.delete(node, vmid, request[USER]))
+    return ok(model.delete(node, vmid, request[USER], await params(request)))
 
 
 async def task_status(request: web.Request) -> web.Response:
     """GET /nodes/{node}/tasks/{upid}/status."""
     m = request.match_info
     return ok(request.app[MODEL].task_status(m["node"], m["upid"]))
+
+
+async def task_log(request: web.Request) -> web.Response:
+    """GET /nodes/{node}/tasks/{upid}/log[?start=&limit=]: [{n, t}] plus `total`."""
+    m = request.match_info
+    q = request.query
+    start, limit = _uint(q.get("start", "0"), "start"), _uint(q.get("limit", "50"), "limit")
+    total, lines = request.app[MODEL].task_log(m["node"], m["upid"], request[USER], start, limit)
+    return ok(lines, total=total)
+
+
+def _uint(text: str, name: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise ParameterError(**{name: f"type check ('integer') failed - got '{text}'"}) from None
+    if value < 0:
+        raise ParameterError(**{name: "value must have a minimum value of 0"})
+    return value
+
+
+async def version(request: web.Request) -> web.Response:
+    """GET /version."""
+    return ok(request.app[MODEL].version_info())
+
+
+async def next_id(request: web.Request) -> web.Response:
+    """GET /cluster/nextid[?vmid=N]: the id as a string (see ProxmoxModel.next_id)."""
+    return ok(request.app[MODEL].next_id(request.query.get("vmid")))
+
+
+async def permissions(request: web.Request) -> web.Response:
+    """GET /access/permissions[?path=&userid=]: {path: {privilege: 1}}."""
+    return ok(request.app[MODEL].effective_permissions(request[USER], dict(request.query)))
+
+
+async def storage_index(request: web.Request) -> web.Response:
+    """GET /nodes/{node}/storage[?content=&storage=&enabled=]."""
+    return ok(request.app[MODEL].storage_index(request.match_info["node"], request[USER],
+                                               dict(request.query)))
+
+
+async def storage_content(request: web.Request) -> web.Response:
+    """GET /nodes/{node}/storage/{storage}/content[?content=&vmid=]."""
+    m = request.match_info
+    return ok(request.app[MODEL].storage_content(m["node"], m["storage"], request[USER],
+                                                 dict(request.query)))
+
+
+async def volume_delete(request: web.Request) -> web.Response:
+    """DELETE /nodes/{node}/storage/{storage}/content/{volume} (volume may hold : and /)."""
+    m = request.match_info
+    return ok(request.app[MODEL].delete_volume(m["node"], m["storage"], m["volume"],
+                                               request[USER], await params(request)))
+
+
+async def download_url(request: web.Request) -> web.Response:
+    """POST /nodes/{node}/storage/{storage}/download-url."""
+    m = request.match_info
+    return ok(request.app[MODEL].download_url(m["node"], m["storage"], await params(request),
+                                              request[USER]))
+
+
+async def create_vm(request: web.Request) -> web.Response:
+    """POST /nodes/{node}/qemu."""
+    return ok(request.app[MODEL].create_vm(request.match_info["node"], await params(request),
+                                           request[USER]))
+
+
+async def resize(request: web.Request) -> web.Response:
+    """PUT /nodes/{node}/qemu/{vmid}/resize."""
+    model, node, vmid = _vm(request)
+    return ok(model.resize(node, vmid, await params(request), request[USER]))
 
 
 async def not_emulated(request: web.Request) -> web.Response:
@@ -170,9 +243,18 @@ def build_app(model: ProxmoxModel) -> web.Application:
     app[MODEL] = model
     r = app.router
     vm = API + "/nodes/{node}/qemu/{vmid}"
+    storage = API + "/nodes/{node}/storage"
+    r.add_get(API + "/version", version, allow_head=False)
+    r.add_get(API + "/cluster/nextid", next_id, allow_head=False)
+    r.add_get(API + "/access/permissions", permissions, allow_head=False)
     r.add_get(API + "/cluster/resources", cluster_resources, allow_head=False)
     r.add_get(API + "/nodes", nodes, allow_head=False)
+    r.add_get(storage, storage_index, allow_head=False)
+    r.add_get(storage + "/{storage}/content", storage_content, allow_head=False)
+    r.add_delete(storage + "/{storage}/content/{volume:.+}", volume_delete)
+    r.add_post(storage + "/{storage}/download-url", download_url)
     r.add_get(API + "/nodes/{node}/qemu", qemu_list, allow_head=False)
+    r.add_post(API + "/nodes/{node}/qemu", create_vm)
     r.add_get(vm + "/status/current", status_current, allow_head=False)
     r.add_post(vm + "/status/{action}", power)
     r.add_get(vm + "/config", config_get, allow_head=False)
@@ -180,7 +262,9 @@ def build_app(model: ProxmoxModel) -> web.Application:
     r.add_put(vm + "/config", config_set)
     r.add_post(vm + "/clone", clone)
     r.add_post(vm + "/template", template)
+    r.add_put(vm + "/resize", resize)
     r.add_delete(vm, destroy)
     r.add_get(API + "/nodes/{node}/tasks/{upid}/status", task_status, allow_head=False)
+    r.add_get(API + "/nodes/{node}/tasks/{upid}/log", task_log, allow_head=False)
     r.add_route("*", "/{tail:.*}", not_emulated)
     return app

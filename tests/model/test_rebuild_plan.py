@@ -105,8 +105,9 @@ def test_pve_version_gates() -> None:
 
 
 def test_privileges_propagate_from_parent_paths() -> None:
-    perms = {"/": {"Sys.Audit": 1}, "/vms": {"VM.Allocate": 1, "VM.Audit": 1,
-                                             "VM.Config.Disk": 1, "VM.Config.CPU": 1},
+    perms = {"/": {"Sys.Audit": 1}, "/vms": {"VM.Allocate": 1, "VM.Audit": 1, **dict.fromkeys(
+                 ("VM.Config.Disk", "VM.Config.CPU", "VM.Config.Memory", "VM.Config.Network",
+                  "VM.Config.HWType", "VM.Config.Options", "VM.Config.Cloudinit"), 1)},
              "/storage/local": {"Datastore.AllocateTemplate": 1, "Datastore.Audit": 1},
              "/storage/local-lvm": {"Datastore.AllocateSpace": 1},
              "/nodes/pve": {"Sys.AccessNetwork": 1}, "/sdn": {"SDN.Use": 1}}

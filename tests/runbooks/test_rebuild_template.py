@@ -1,0 +1,101 @@
+"""The rebuild runbook's first two phases on the lab: preflight and the new template (rebuild.md
+§2: download-url content=import, create with import-from, resize, convert, protect, listed),
+rerun-safe; and where each refusal or fault stops it, with nothing on the cluster changed."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from drivers.proxmox import Pve
+from model.profile import load_profile
+from model.schematic import schematic_id
+from tests.runbooks.runbook_run import lab_counts, run_runbook
+
+pytestmark = pytest.mark.lab
+
+THREE = "siderolabs/iscsi-tools,siderolabs/qemu-guest-agent,siderolabs/util-linux-tools"
+TARGET = ("--talos-version", "v1.12.4", "--k8s-version", "1.35.0", "--extensions", THREE,
+          "--template-vmid", "9100")
+CLIENT = {"talosctl": "v1.12.4"}
+
+
+def _pve(lab: Any) -> Pve:
+    profile = load_profile(lab.profile)
+    assert profile.proxmox is not None
+    token = Path(str(profile.proxmox.token.ref)).read_text().strip()
+    return Pve(profile.proxmox.api, profile.proxmox.node, token)
+
+
+def _vms(pve: Pve) -> dict[int, dict[str, Any]]:
+    return {int(v["vmid"]): v for v in pve.vms()}
+
+
+def test_the_template_is_built_listed_and_a_rerun_changes_nothing(
+        make_lab: Callable[..., Any], tmp_path: Path) -> None:
+    lab = make_lab(lab=CLIENT)
+    before = lab_counts(lab)
+    result = run_runbook(lab, tmp_path, *TARGET, runbook="rebuild")
+    assert result.exit_code == 0, f"{result.failed}\n{result.tail()}"
+    assert result.step("test_template_listed").outcome == "passed"
+    assert result.step("test_rebuild_phases_after_the_template").outcome == "skipped"
+    pve = _pve(lab)
+    vms = _vms(pve)
+    sid = schematic_id(THREE.split(","))
+    new, old = vms[9100], vms[9000]
+    assert (new["name"], new["template"], new["status"], new["tags"]) == (
+        "talos-v1.12.4", 1, "stopped", "talos;template")
+    assert old["template"] == 1  # the way back stays
+    cfg = pve.config(9100)
+    assert str(cfg["protection"]) == "1" and "base-9100-disk-0" in cfg["scsi0"]
+    assert "size=32G" in cfg["scsi0"] and cfg["cpu"] == "x86-64-v2-AES" and str(cfg["agent"]) == "1"
+    [volume] = [v for v in pve.content("local", "import")
+                if v["volid"] == f"local:import/talos-v1.12.4-{sid[:8]}.raw"]
+    assert volume["size"] > 0
+    assert lab_counts(lab) == before  # no node touched
+
+    again = run_runbook(lab, tmp_path, *TARGET, runbook="rebuild", name="again")
+    assert again.exit_code == 0, f"{again.failed}\n{again.tail()}"
+    assert _vms(pve)[9100] == {**new, "uptime": _vms(pve)[9100]["uptime"]}
+    assert len([v for v in pve.content("local", "import") if "v1.12.4" in v["volid"]]) == 1
+
+
+@pytest.mark.parametrize(("lab_settings", "faults", "step", "text"), [
+    pytest.param({}, [{"kind": "image_download_fails"}], "test_image_downloaded",
+                 "failed: download failed: ERROR 502: Bad Gateway.", id="image_download_fails"),
+    pytest.param({}, [{"kind": "template_vmid_taken", "vmid": 9100}], "test_vmids_are_as_planned",
+                 "VMID 9100 (the new template) is taken by 'someone-elses-vm'",
+                 id="template_vmid_taken"),
+    pytest.param({"pve_version": "8.3.2"}, [], "test_pve_can_build_the_template",
+                 "import-raw needs PVE 8.4 or newer (pve-storage 8.3.6, commit 76f695f: content "
+                 "'import' for .raw); this is 8.3.2", id="pve-8.3"),
+    pytest.param({"pve_import": False}, [], "test_pve_can_build_the_template",
+                 "storage local is not configured for content-type 'import'", id="no-import"),
+])
+def test_each_refusal_stops_before_the_cluster_changes(
+        make_lab: Callable[..., Any], tmp_path: Path, lab_settings: dict[str, Any],
+        faults: list[dict[str, Any]], step: str, text: str) -> None:
+    lab = make_lab(lab={**CLIENT, **lab_settings}, faults=faults)
+    before = lab_counts(lab)
+    result = run_runbook(lab, tmp_path, *TARGET, runbook="rebuild")
+    assert result.exit_code == 1, result.tail()
+    assert result.failed == [step], result.tail()
+    assert text in result.step(step).text, result.step(step).text
+    vms = _vms(_pve(lab))
+    if step == "test_vmids_are_as_planned":
+        assert vms[9100]["name"] == "someone-elses-vm"  # left alone
+    else:
+        assert 9100 not in vms  # no template VM was created
+    assert lab_counts(lab) == before
+
+
+def test_an_impossible_restore_is_refused_before_anything_runs(
+        make_lab: Callable[..., Any], tmp_path: Path) -> None:
+    lab = make_lab(lab=CLIENT, extra={"rebuild": {"restore_etcd": True}})
+    result = run_runbook(lab, tmp_path, *TARGET, "--plan", runbook="rebuild")
+    assert result.exit_code == 4, result.tail()
+    assert ("cannot plan the rebuild: rebuild.restore_etcd: the pre-rebuild etcd snapshot cannot "
+            "be recovered into this target: Kubernetes 1.32.0 -> 1.35.0") in result.stderr
