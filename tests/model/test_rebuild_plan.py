@@ -118,3 +118,19 @@ def test_privileges_propagate_from_parent_paths() -> None:
     del perms["/nodes/pve"]
     assert missing(perms, needs) == [
         "download-url: Sys.Modify on / (or Sys.AccessNetwork on /nodes/pve)"]
+
+
+def test_the_state_record_names_nodes_members_and_flux() -> None:
+    from dataclasses import replace
+
+    from model.state_record import describe_state
+    from tests.snapshot_builder import healthy_snapshot
+
+    snap = healthy_snapshot()
+    text = describe_state(snap, "cp1")
+    assert "NODE         TALOS      KUBELET    INTERNAL-IP      READY    SCHEMATIC" in text
+    assert "\nw1           v1.9.4     1.32.2" in text
+    assert ("etcd members (as cp1 sees them):\n  a49c021e76e707db cp1 https://127.0.10.1:2380"
+            in text)
+    unread = replace(snap, flux=(), flux_error="the Kustomization CRD is not served")
+    assert "Flux:\n  not read: the Kustomization CRD is not served" in describe_state(unread, "cp1")

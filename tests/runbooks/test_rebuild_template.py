@@ -1,6 +1,7 @@
-"""The rebuild runbook's first two phases on the lab: preflight and the new template (rebuild.md
-§2: download-url content=import, create with import-from, resize, convert, protect, listed),
-rerun-safe; and where each refusal or fault stops it, with nothing on the cluster changed."""
+"""The rebuild runbook's first phases on the lab: preflight, the new template (rebuild.md §2:
+download-url content=import, create with import-from, resize, convert, protect, listed) and the
+backups (etcd snapshot, the cluster's state), rerun-safe; and where each refusal or fault stops
+it, with nothing on the cluster changed."""
 
 from __future__ import annotations
 
@@ -55,12 +56,18 @@ def test_the_template_is_built_listed_and_a_rerun_changes_nothing(
     [volume] = [v for v in pve.content("local", "import")
                 if v["volid"] == f"local:import/talos-v1.12.4-{sid[:8]}.raw"]
     assert volume["size"] > 0
+    assert result.step("test_cluster_state_recorded").outcome == "passed"
+    backups = load_profile(lab.profile).backups.etcd_snapshot_dir
+    [snapshot] = backups.glob("*-etcd-pre-rebuild-*.snapshot")
+    state = snapshot.with_suffix(".state.txt").read_text()
+    assert "cp1          v1.9.2     1.32.0" in state and "etcd members (as cp1 sees" in state
     assert lab_counts(lab) == before  # no node touched
 
     again = run_runbook(lab, tmp_path, *TARGET, runbook="rebuild", name="again")
     assert again.exit_code == 0, f"{again.failed}\n{again.tail()}"
     assert _vms(pve)[9100] == {**new, "uptime": _vms(pve)[9100]["uptime"]}
     assert len([v for v in pve.content("local", "import") if "v1.12.4" in v["volid"]]) == 1
+    assert list(backups.glob("*-etcd-pre-rebuild-*.snapshot")) == [snapshot]  # resumed: kept
 
 
 @pytest.mark.parametrize(("lab_settings", "faults", "step", "text"), [
