@@ -269,6 +269,21 @@ class Talosctl:
 
         return self._read(["get", resource, "-o", "json"], nodes, decode)
 
+    def maintenance_get(
+        self, address: str, resource: str, timeout: float | None = None
+    ) -> list[dict[str, Any]]:
+        """`talosctl get <resource> --insecure -n <address> -o json`: a machine in maintenance
+        mode (no config yet) answers an insecure client only, and only for non-sensitive
+        resources (rebuild.md §3.2); CommandFailed when it does not answer."""
+        what = f"talosctl get {resource} --insecure -o json"
+        done = self.run(["get", resource, "--insecure", "-o", "json"], [address], timeout=timeout)
+        out = []
+        for obj in parse.concatenated_json(done.stdout, what):
+            if not isinstance(obj, dict) or "spec" not in obj:
+                raise ParseError(what, "resource without spec", done.stdout)
+            out.append(obj)
+        return out
+
     def _table(
         self, args: Sequence[str], nodes: Sequence[str], required: tuple[str, ...]
     ) -> PerNode:

@@ -1,7 +1,7 @@
 """Loopback address plan of one lab: a random 127.A.B.0/23-ish block, unique per lab.
 
-Slot 1 is the lab's control API, 2 the Image Factory, 3 Proxmox VE, 4 the change desk; nodes
-start at slot 10.
+Slot 1 is the lab's control API, 2 the Image Factory, 3 Proxmox VE, 4 the change desk, 8 the
+address a throwaway clone gets (proxmox.probe), 9 a stale etcd member's; nodes start at slot 10.
 Nothing here ever produces an address outside 127.0.0.0/8.
 """
 
@@ -53,6 +53,11 @@ class AddressPlan:
     @property
     def change(self) -> str:
         return self.slot(4)
+
+    @property
+    def probe(self) -> str:
+        """Where a throwaway clone of a template may answer (proxmox.probe of the profile)."""
+        return self.slot(8)
 
     def node(self, i: int) -> str:
         """Address of the i-th node (0-based, profile order)."""

@@ -104,6 +104,7 @@ def _profile_text(world: EmulatedCluster, d: Path) -> str:
     if "proxmox" in raw:
         raw["proxmox"]["api"] = f"http://{world.plan.pve}:{PVE_PORT}"
         raw["proxmox"]["token"] = {"file": str(d / "pve-token")}
+        raw["proxmox"]["probe"] = {"vmid": 9199, "address": world.plan.probe, "prefix": 8}
     if isinstance(raw.get("change"), dict):
         raw["change"]["url"] = f"http://{world.plan.change}:{CHANGE_PORT}"
         raw["change"]["credentials"] = {"file": str(d / "change-token")}

@@ -55,6 +55,7 @@ class LabServer:
         self._kube_runner: web.AppRunner | None = None
         self._kube_site: web.TCPSite | None = None
         self._stopped = asyncio.Event()
+        self._maintenance_sites: dict[str, web.AppRunner] = {}
 
     # ---- start -------------------------------------------------------------------------------
     async def start(self) -> EmulatedCluster:
@@ -79,6 +80,9 @@ class LabServer:
                                  fetch=world.fetch_for_pve)
         if self.spec.pve_import and "import" not in world.pve.storage_content_types("local"):
             world.pve.set_storage_content("local", "iso,vztmpl,backup,import")
+        from emulator.maintenance import on_pve_event
+
+        world.pve.listeners.append(lambda event, vm: on_pve_event(world, event, vm))
         world.pve_token = ("root@pam!harness", str(uuid.uuid4()))
         world.pve.add_token(*world.pve_token)
         for n in world.nodes.values():
@@ -94,6 +98,7 @@ class LabServer:
         world.etcd.check_binaries()
         world.spawn = self._spawn  # type: ignore[method-assign]
         world.set_api_listener = self._set_api_listener  # type: ignore[method-assign]
+        world.set_maintenance_listener = self._maintenance_listener  # type: ignore[method-assign]
         if self.faults_file is not None:
             faults = load_faults(self.faults_file, set(world.nodes))
         else:
@@ -119,6 +124,7 @@ class LabServer:
 
         apid = web.Application()
         apid.router.add_post("/talosctl", self._talosctl)
+        self._apid_app = apid
         # the control address answers talosctl calls made without endpoints (version --client)
         await self._site(apid, [(n.address, APID_PORT) for n in world.nodes.values()]
                          + [(world.plan.control, APID_PORT)])
@@ -158,6 +164,20 @@ class LabServer:
         self._kube_site = web.TCPSite(self._kube_runner, world.primary.address, KUBE_PORT,
                                       reuse_address=True)
         await self._kube_site.start()
+
+    def _maintenance_listener(self, address: str, up: bool) -> None:
+        self._spawn(self._set_maintenance_listener(address, up))
+
+    async def _set_maintenance_listener(self, address: str, up: bool) -> None:
+        """A clone in maintenance mode answers on its address (apid port) while it runs."""
+        if up and address not in self._maintenance_sites:
+            runner = web.AppRunner(self._apid_app, access_log=None)
+            await runner.setup()
+            site = web.TCPSite(runner, address, APID_PORT, reuse_address=True)
+            await site.start()
+            self._maintenance_sites[address] = runner
+        elif not up and address in self._maintenance_sites:
+            await self._maintenance_sites.pop(address).cleanup()
 
     def _set_api_listener(self, up: bool) -> None:
         """Close or reopen the Kubernetes API listener (the primary reboots: connection refused)."""
@@ -266,7 +286,7 @@ class LabServer:
         """Stop every listener and every etcd process this lab started."""
         for task in list(getattr(self, "_tasks", ())):
             task.cancel()
-        for runner in reversed(self._runners):
+        for runner in [*reversed(self._runners), *self._maintenance_sites.values()]:
             try:
                 await runner.cleanup()
             except Exception as e:  # keep stopping the rest

@@ -151,6 +151,7 @@ class EmulatedCluster(WorldViews):
         self.etcd: Any = None
         self.factory: Any = None
         self.pve: Any = None
+        self.maintenance: dict[str, Any] = {}  # address -> MaintenanceMachine (a booted clone)
         self.change: Any = None  # the change desk (emulator/change)
         self.pve_token: tuple[str, str] = ("root@pam!harness", "")
         self.catalog: Any = None
@@ -225,6 +226,10 @@ class EmulatedCluster(WorldViews):
         return up and time.time() >= self.api_down_until
 
     # ---- status ------------------------------------------------------------------------
+    def set_maintenance_listener(self, address: str, up: bool) -> None:
+        """Open or close the apid listener of a machine in maintenance mode (set by the
+        server)."""
+
     def fetch_for_pve(self, url: str) -> int:
         """The lab PVE's download-url: the size of an asset of the lab's factory (wget's
         failure text for another host or an asset the factory refuses)."""

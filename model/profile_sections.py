@@ -17,6 +17,7 @@ from model.profile_fields import (
     SecretRefField,
     TalosVersionField,
     check_http_url,
+    normal_ip,
     resolve_path,
 )
 from model.schematic import SCHEMATIC_ID, check_extensions
@@ -139,6 +140,21 @@ class Health(Frozen):
         return value
 
 
+class Probe(Frozen):
+    """Where a throwaway clone of a new template is booted to prove what it runs: its VMID and
+    the static address cloud-init gives it (nothing else may answer there)."""
+
+    vmid: int = Field(ge=100)
+    address: str
+    prefix: int = Field(default=24, ge=1, le=32)
+    gateway: str | None = None
+
+    @field_validator("address", "gateway")
+    @classmethod
+    def _ip(cls, value: str | None) -> str | None:
+        return None if value is None else str(normal_ip(value))
+
+
 class Proxmox(Frozen):
     """The Proxmox VE host the nodes run on (for the template-rebuild runbook): its API, the
     node, an API token (``USER@REALM!TOKENID=SECRET``, a secret reference), the template the
@@ -158,6 +174,7 @@ class Proxmox(Frozen):
     memory_mib: int = Field(default=4096, ge=1024)
     disk_gib: int = Field(default=32, ge=2)  # Talos' raw disk is 1246 MiB; the VM disk is grown
     verify_tls: bool = True  # False: accept PVE's self-signed certificate (the token still auths)
+    probe: Probe | None = None  # the template's boot proof (rebuild preflight requires it)
     task_timeout: Duration = 900.0
 
     @field_validator("api")

@@ -179,6 +179,9 @@ class Volume:
     vmid: int | None = None
     parent: str | None = None  # the base volume a linked clone was made from
     digests: dict[str, str] | None = None  # known when the download hook returned bytes
+    # what the bytes are (the lab's bookkeeping, not PVE's): the URL a download came from,
+    # carried to a disk imported from it, to a template's base volume and to its clones
+    origin: str | None = None
 
     @property
     def volname(self) -> str:
@@ -945,7 +948,7 @@ class ProxmoxModel:
                 # the emulator does not decompress: the volume keeps the fetched size
                 log.append(f"decompressing {tmp} to {dest}.tmp_dcom.{pid}")
             st.volumes[volid] = Volume(volid, content, fmt, size, int(self.clock()),
-                                       digests=digests)
+                                       digests=digests, origin=url)
             log.append(f"download of '{url}' to '{dest}' finished")
             return "OK"
         except _TaskFailed as e:
@@ -1167,12 +1170,27 @@ class ProxmoxModel:
         src = opts.pop("import-from", None)
         size = self._import_size(src) if src else int(float(m.group(2)) * GIB)
         vol = self._alloc(st, vmid, size)
+        if src:
+            vol.origin = self._origin_of(src)
         created.append((st, vol.volid))
         opts.pop("format", None)
         opts["size"] = format_size(vol.size)
         res = _print_drive(vol.volid, opts)
         log.append(f"{key}: successfully created disk '{res}'")
         return res
+
+    def _origin_of(self, volid: str) -> str | None:
+        sm = _VOLID.match(volid)
+        found = self.storages[sm.group(1)].volumes.get(volid) if sm and sm.group(1) in \
+            self.storages else None
+        return found.origin if found is not None else None
+
+    def disk_origin(self, vmid: int, key: str = "scsi0") -> str | None:
+        """What a VM's disk holds (the lab's bookkeeping): the URL its bytes came from."""
+        vm = self.vms.get(vmid)
+        if vm is None or key not in vm.config:
+            return None
+        return self._origin_of(_parse_drive(str(vm.config[key]))[0])
 
     def _import_size(self, src: str) -> int:
         """The size of an import-from source, or the worker's error for a missing one."""
@@ -1386,6 +1404,7 @@ class ProxmoxModel:
             if not copy:
                 base = vol if vol is not None else Volume(file, "images", "raw", size, 0)
             new = self._alloc(dest, newid, size, base=base)
+            new.origin = vol.origin if vol is not None else None
             config[key] = _print_drive(new.volid, dict(opts, size=format_size(new.size)))
         uuid_src = str(src.config.get("smbios1", ""))
         other = [part for part in uuid_src.split(",") if part and not part.startswith("uuid=")]

@@ -93,6 +93,9 @@ def main(argv: list[str] | None = None) -> int:
     }
     body = json.dumps(request).encode()
     targets = list(endpoints)
+    if any(a in ("--insecure", "-i") or a.startswith("--insecure=") for a in argv):
+        # the maintenance client dials the nodes themselves (WithClientMaintenance): -n, not -e
+        targets = [n for ns in flags.get("--nodes") or [] for n in ns.split(",") if n]
     if not targets:
         # no endpoints: the lab still answers what needs no server (version --client, help,
         # flag errors) and says "failed to determine endpoints" for the rest, as talosctl does

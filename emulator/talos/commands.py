@@ -24,6 +24,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from emulator.maintenance import NOT_IN_MAINTENANCE, TLS_UNKNOWN_AUTHORITY
+from emulator.maintenance import READABLE as MAINTENANCE_READABLE
 from emulator.talos import formats as f
 from emulator.talos import resources
 from emulator.talos.flags import FlagError, find, usage_text
@@ -97,7 +99,13 @@ class Ctx:
         return nodes[0]
 
     def target(self, target: str) -> NodeState:
-        """The node addressed by -n; raise CommandError with the gRPC dial error if unreachable."""
+        """The node addressed by -n; raise CommandError with the gRPC dial error if unreachable.
+        A machine in maintenance mode answers only an --insecure client (emulator/maintenance)."""
+        machine = self.world.maintenance.get(target)
+        if machine is not None:
+            if not self.opts.get("insecure"):
+                raise CommandError(TLS_UNKNOWN_AUTHORITY)
+            return machine  # type: ignore[no-any-return]
         node = self.world.resolve(target)
         if node is None or not node.apid_up:
             raise CommandError(f.unavailable_error(target))
@@ -261,6 +269,8 @@ async def cmd_version(ctx: Ctx) -> int:
         await ctx.out(out + "Server:\n")
 
     async def ask(node: NodeState) -> dict[str, str]:
+        if node.stage == "maintenance":
+            raise CommandError(f.rpc_error("Unimplemented", NOT_IN_MAINTENANCE))
         return ctx.world.server_version_info(node)
 
     replies = await ctx.gather(ask)
@@ -317,6 +327,9 @@ async def cmd_get(ctx: Ctx) -> int:
         except CommandError as e:
             failed(target, str(e))
             continue
+        if node.stage == "maintenance" and rdef.type not in MAINTENANCE_READABLE:
+            raise CommandError(f"not emulated: talosctl get {ctx.args[0]} --insecure "
+                               "(maintenance mode)")
         if all(rd.type != rdef.type for rd in f.registry_for(node.talos_version)):
             failed(target, f.rpc_error("PermissionDenied", f"resource type "
                                        f"{f.go_quote(rdef.type)} is not supported"))

@@ -50,8 +50,8 @@ def test_pve_can_build_the_template(
 
 def test_vmids_are_as_planned(run: Run, pve: Pve, rebuild_plan: RebuildPlan) -> None:
     """The new template's VMID is free, the current template exists, every node's VM is there
-    with its name and tags"""
-    vmids_as_planned(pve, rebuild_plan, proxmox_of(run.profile).tags)
+    with its name and tags, the probe's VMID and address are free"""
+    vmids_as_planned(pve, rebuild_plan, proxmox_of(run.profile))
 
 
 def test_secrets_bundle_present(run: Run, rebuild_plan: RebuildPlan) -> None:

@@ -3,8 +3,9 @@
 converted to a template named talos-<version>, tagged template;talos, protected, listed in
 /cluster/resources. Each step finds what a killed session made and goes on.
 
-Not yet here (issue 12): the proof that the template boots the target (a throwaway clone in
-maintenance mode answering the target version and the schematic's extensions)."""
+Then the proof that the template boots the target: a throwaway full clone on the probe address,
+in maintenance mode, answers the target version and the schematic's extensions, and is
+destroyed (the template itself is never booted)."""
 
 from __future__ import annotations
 
@@ -17,9 +18,10 @@ from fixtures.procedures.template import (
     convert_to_template,
     create_template_vm,
     download_image,
+    prove_template_boots,
     template_listed,
 )
-from fixtures.rebuild import RebuildState, proxmox_of
+from fixtures.rebuild import RebuildState, proxmox_of, target_image
 from model.rebuild import RebuildPlan
 
 
@@ -40,11 +42,7 @@ def test_template_vm_created(run: Run, pve: Pve, rebuild_plan: RebuildPlan) -> N
     """A VM created from the downloaded disk (never with template=1), its disk grown"""
     run.before_change()
     conf = proxmox_of(run.profile)
-    extensions = (
-        run.image.image().extensions
-        if rebuild_plan.extensions is None
-        else (rebuild_plan.extensions)
-    )
+    extensions = target_image(run, rebuild_plan).extensions
     disk = create_template_vm(pve, rebuild_plan, conf, extensions, conf.task_timeout)
     allure.attach(disk, "scsi0", allure.attachment_type.TEXT)
 
@@ -61,3 +59,13 @@ def test_template_listed(pve: Pve, rebuild_plan: RebuildPlan) -> None:
     disk"""
     vm = template_listed(pve, rebuild_plan)
     allure.attach(str(vm), "cluster/resources", allure.attachment_type.TEXT)
+
+
+@pytest.mark.mutating
+def test_template_boots_the_target(run: Run, pve: Pve, rebuild_plan: RebuildPlan) -> None:
+    """A throwaway clone of the template boots the target Talos with the schematic's extensions
+    (talosctl get version|extensions --insecure in maintenance mode), then is destroyed"""
+    run.before_change()
+    image = target_image(run, rebuild_plan)
+    proof = prove_template_boots(run, pve, rebuild_plan, proxmox_of(run.profile), image)
+    allure.attach(proof, "boot proof", allure.attachment_type.TEXT)

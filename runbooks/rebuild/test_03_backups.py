@@ -43,9 +43,9 @@ def test_cluster_state_recorded(run: Run, plan: UpgradePlan) -> None:
 
 
 def test_rebuild_phases_after_the_template() -> None:
-    """Phases 4-8 (teardown, redeploy, verify, Flux, record) and the template's boot proof
-    are not built yet: the cluster is untouched"""
+    """Phases 4-8 (teardown, redeploy, verify, Flux, record) are not built yet: the cluster
+    is untouched"""
     pytest.skip(
-        "not built yet (issue 12): the template's boot proof and phases 4-8 (teardown, redeploy, "
-        "verify, Flux, record); this run built the template, took the backups, changed no node"
+        "not built yet (issue 12): phases 4-8 (teardown, redeploy, verify, Flux, record); this "
+        "run built and proved the template, took the backups, changed no node"
     )

@@ -42,6 +42,7 @@ def test_the_template_is_built_listed_and_a_rerun_changes_nothing(
     result = run_runbook(lab, tmp_path, *TARGET, runbook="rebuild")
     assert result.exit_code == 0, f"{result.failed}\n{result.tail()}"
     assert result.step("test_template_listed").outcome == "passed"
+    assert result.step("test_template_boots_the_target").outcome == "passed"
     assert result.step("test_rebuild_phases_after_the_template").outcome == "skipped"
     pve = _pve(lab)
     vms = _vms(pve)
@@ -50,6 +51,7 @@ def test_the_template_is_built_listed_and_a_rerun_changes_nothing(
     assert (new["name"], new["template"], new["status"], new["tags"]) == (
         "talos-v1.12.4", 1, "stopped", "talos;template")
     assert old["template"] == 1  # the way back stays
+    assert 9199 not in vms  # the throwaway clone that proved the template is gone
     cfg = pve.config(9100)
     assert str(cfg["protection"]) == "1" and "base-9100-disk-0" in cfg["scsi0"]
     assert "size=32G" in cfg["scsi0"] and cfg["cpu"] == "x86-64-v2-AES" and str(cfg["agent"]) == "1"
