@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import json
-import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
 
 import httpx
 import pytest
-from aiohttp import web
 
 from emulator.factory.catalog import ExtensionCatalog, OfficialExtension
 from emulator.factory.errors import (
@@ -27,6 +23,7 @@ from emulator.factory.goyaml import format_float, sorted_keys
 from emulator.factory.models import FactoryModel
 from emulator.factory.routes import build_app
 from emulator.factory.schematic import Customization, MetaValue, Overlay, Schematic, schematic_id
+from tests.emulator.serving import serve
 
 VERSIONS = ["v1.6.0", "v1.9.2", "v1.9.4", "v1.10.0", "v1.14.0-rc.1", "v1.9.10"]
 QGA = "ce4c980550dd2ab1b17bbf2b08801c7eb59418eafe8f279833297925d67c7515"
@@ -59,24 +56,6 @@ VECTORS = [
 ]
 
 
-@contextmanager
-def serve(app: web.Application) -> Iterator[str]:
-    """Serve an aiohttp app on 127.0.0.1 (free port) from a thread with its own loop."""
-    loop = asyncio.new_event_loop()
-    runner = web.AppRunner(app, access_log=None)
-    loop.run_until_complete(runner.setup())
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    loop.run_until_complete(site.start())
-    port = runner.addresses[0][1]
-    thread = threading.Thread(target=loop.run_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        asyncio.run_coroutine_threadsafe(runner.cleanup(), loop).result(timeout=10)
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(timeout=10)
-        loop.close()
 
 
 @pytest.fixture

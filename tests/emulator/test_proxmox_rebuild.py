@@ -5,18 +5,14 @@ task logs and token privileges. Texts are PVE's (see the upstream file each mode
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import re
-import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from aiohttp import web
 
 from emulator.proxmox.errors import (
     ParameterError,
@@ -32,6 +28,7 @@ from emulator.proxmox.models import (
     ProxmoxModel,
 )
 from emulator.proxmox.routes import build_app
+from tests.emulator.serving import serve
 
 TOKEN_ID = "root@pam!harness"
 SECRET = "5f0c7e0e-9f55-4d55-9c9a-6b7a7d0a1c2e"
@@ -56,24 +53,6 @@ class Clock:
         return self.now
 
 
-@contextmanager
-def serve(app: web.Application) -> Iterator[str]:
-    """Serve an aiohttp app on 127.0.0.1 (free port) from a thread with its own loop."""
-    loop = asyncio.new_event_loop()
-    runner = web.AppRunner(app, access_log=None)
-    loop.run_until_complete(runner.setup())
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    loop.run_until_complete(site.start())
-    port = runner.addresses[0][1]
-    thread = threading.Thread(target=loop.run_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        asyncio.run_coroutine_threadsafe(runner.cleanup(), loop).result(timeout=10)
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(timeout=10)
-        loop.close()
 
 
 def factory_fetch(url: str) -> int | bytes:
