@@ -36,6 +36,8 @@ def test_a_new_extension_on_the_same_version_then_a_rerun_changes_nothing(
     assert (f"Upgrade plan: Talos v1.9.2 (unchanged), Kubernetes 1.32.0 (unchanged), image "
             f"{OLD[:12]} -> {new[:12]} (1 hop)") in plan.stdout
     assert f"1. Talos v1.9.2, new image {new[:12]}: image change" in plan.stdout
+    assert (f"Image change (--extensions): {OLD[:12]} (iscsi-tools, qemu-guest-agent) -> "
+            f"{new[:12]} (iscsi-tools, qemu-guest-agent, util-linux-tools)") in plan.stdout
     assert {n: c["upgrade_count"] for n, c in lab_counts(lab).items()} == dict.fromkeys(
         _images(lab), 0)
 
