@@ -1,6 +1,8 @@
 """Verifying an etcd snapshot file saved by `talosctl etcd snapshot`.
 
-Checks: the size is plausible and carries etcd's sha256 trailer (size % 512 == 32), the
+Checks: the size is plausible and carries etcd's sha256 trailer (size % 512 == 32) that
+matches the content (what `etcdutl snapshot restore` and `talosctl bootstrap --recover-from`
+verify: etcdutl/snapshot/v3_snapshot.go), the
 `snapshot info: hash H, revision R, ...` line talosctl printed, and `etcdctl snapshot status`
 of the file agreeing with that line. Returns the backup's record
 (model.run_record.EtcdBackup) with the file's sha256.
@@ -48,6 +50,12 @@ def verify_snapshot(
         raise DriverError(
             f"etcd snapshot: {path} has {size} bytes: no sha256 trailer (size % 512 must be 32)"
         )
+    data = path.read_bytes()
+    if hashlib.sha256(data[:-32]).digest() != data[-32:]:
+        raise DriverError(
+            f"etcd snapshot: {path}: its sha256 trailer does not match its content (the file "
+            "is not what etcd sent; a recovery from it would fail its hash check)"
+        )
     if shutil.which(etcdctl) is None:
         raise ToolNotFound(
             f"{etcdctl}: not found; it is needed to verify the etcd snapshot "
@@ -71,7 +79,7 @@ def verify_snapshot(
             f"{status['revision']}, talosctl said hash {info['hash']} revision "
             f"{info['rev']}"
         )
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    digest = hashlib.sha256(data).hexdigest()
     return EtcdBackup(
         str(path), size, digest, info["hash"], int(info["rev"]), int(info["keys"]), node
     )

@@ -37,6 +37,7 @@ KINDS: dict[str, tuple[bool, tuple[str, ...], tuple[str, ...], bool]] = {
     "change_attachment_fails": (True, (), (), False),
     "image_download_fails": (True, (), ("message",), False),
     "template_vmid_taken": (True, ("vmid",), ("name",), False),
+    "snapshot_hash_mismatch": (False, (), (), False),
 }
 
 

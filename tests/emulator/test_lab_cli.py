@@ -196,8 +196,8 @@ def test_malformed_profiles(tmp_path: Path) -> None:
      "boot_failure, change_attachment_fails, change_not_approved, change_outside_window, "
      "cordoned, crashloop_pod, drain_blocked, etcd_member_down, "
      "extension_missing, flux_not_ready, image_download_fails, image_pull_failure, never_ready, "
-     "node_down, slow_etcd_catchup, slow_etcd_member, stale_etcd_member, template_vmid_taken, "
-     "velero_backup_fails)"),
+     "node_down, slow_etcd_catchup, slow_etcd_member, snapshot_hash_mismatch, "
+     "stale_etcd_member, template_vmid_taken, velero_backup_fails)"),
     ("- kind: cordoned\n  node: w9\n", "[0]: fault cordoned: unknown node 'w9' (lab nodes: "
      "cp1, cp2, cp3, w1, w2, w3)"),
     ("- kind: extension_missing\n", "[0]: fault extension_missing: parameter 'extension' is "
@@ -224,8 +224,8 @@ def test_bad_faults_at_run_time(tmp_path: Path, labs: list[Path]) -> None:
                        "cordoned, "
                    "crashloop_pod, drain_blocked, etcd_member_down, extension_missing, "
                    "flux_not_ready, image_download_fails, image_pull_failure, never_ready, "
-                   "node_down, slow_etcd_catchup, slow_etcd_member, stale_etcd_member, "
-                   "template_vmid_taken, velero_backup_fails)",
+                   "node_down, slow_etcd_catchup, slow_etcd_member, snapshot_hash_mismatch, "
+                   "stale_etcd_member, template_vmid_taken, velero_backup_fails)",
         ("cordoned", "--node", "w9"): "fault cordoned: unknown node 'w9' (lab nodes: cp1, cp2, "
                                       "cp3, w1, w2, w3)",
         ("extension_missing",): "fault extension_missing: parameter 'extension' is required",

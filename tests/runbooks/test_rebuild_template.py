@@ -83,6 +83,10 @@ def test_the_template_is_built_listed_and_a_rerun_changes_nothing(
                  "'import' for .raw); this is 8.3.2", id="pve-8.3"),
     pytest.param({"pve_import": False}, [], "test_pve_can_build_the_template",
                  "storage local is not configured for content-type 'import'", id="no-import"),
+    pytest.param({}, [{"kind": "snapshot_hash_mismatch"}], "test_etcd_snapshot",
+                 "its sha256 trailer does not match its content (the file is not what etcd "
+                 "sent; a recovery from it would fail its hash check)",
+                 id="snapshot_hash_mismatch"),
 ])
 def test_each_refusal_stops_before_the_cluster_changes(
         make_lab: Callable[..., Any], tmp_path: Path, lab_settings: dict[str, Any],
@@ -96,6 +100,9 @@ def test_each_refusal_stops_before_the_cluster_changes(
     vms = _vms(_pve(lab))
     if step == "test_vmids_are_as_planned":
         assert vms[9100]["name"] == "someone-elses-vm"  # left alone
+    elif step == "test_etcd_snapshot":
+        assert vms[9100]["template"] == 1  # the template stands; no backup, so nothing further
+        assert result.step("test_cluster_state_recorded").outcome == "skipped"
     else:
         assert 9100 not in vms  # no template VM was created
     assert lab_counts(lab) == before
