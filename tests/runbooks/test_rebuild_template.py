@@ -115,3 +115,14 @@ def test_an_impossible_restore_is_refused_before_anything_runs(
     assert result.exit_code == 4, result.tail()
     assert ("cannot plan the rebuild: rebuild.restore_etcd: the pre-rebuild etcd snapshot cannot "
             "be recovered into this target: Kubernetes 1.32.0 -> 1.35.0") in result.stderr
+
+
+def test_the_profile_target_before_v1_10_is_proven_without_a_version_resource(
+        lab: Any, tmp_path: Path) -> None:
+    # the lab profile's target (v1.9.4, the same schematic), its template VMID from
+    # proxmox.template_vmid_range; Versions.runtime.talos.dev only exists from v1.10.0
+    result = run_runbook(lab, tmp_path, runbook="rebuild")
+    assert result.exit_code == 0, f"{result.failed}\n{result.tail()}"
+    assert result.step("test_template_boots_the_target").outcome == "passed"
+    vms = _vms(_pve(lab))
+    assert (vms[9001]["name"], vms[9001]["template"]) == ("talos-v1.9.4", 1)
