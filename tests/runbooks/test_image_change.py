@@ -96,3 +96,22 @@ def test_bad_image_options_are_usage_errors(lab: Any, tmp_path: Path) -> None:
     assert bad.exit_code == 4
     assert ("cannot plan the upgrade: --extensions: 'iscsi-tools' is not an official extension "
             "name (owner/name, e.g. siderolabs/iscsi-tools)") in bad.stderr
+
+
+def test_an_explicit_schematic_takes_its_extensions_from_the_factory(
+        make_lab: Callable[..., Any], tmp_path: Path) -> None:
+    import httpx
+
+    from model.profile import load_profile
+    from model.schematic import canonical_yaml
+
+    lab = make_lab()
+    factory = load_profile(lab.profile).talos.factory.url
+    wanted = ["siderolabs/qemu-guest-agent", "siderolabs/util-linux-tools"]
+    created = httpx.post(f"{factory}/schematics", content=canonical_yaml(wanted), timeout=10)
+    assert created.status_code == 201, created.text
+    sid = created.json()["id"]
+    result = run_runbook(lab, tmp_path, *SAME_VERSION, "--schematic", sid)
+    assert result.exit_code == 0, f"{result.failed}\n{result.tail()}"
+    for name, (schematic, extensions) in _images(lab).items():
+        assert (schematic, extensions) == (sid, wanted), name
