@@ -232,6 +232,18 @@ def test_velero_backup_failure_stops_in_backups(make_lab: Callable[..., Any],
     assert_untouched(before, lab_counts(lab), *NODES)
 
 
+def test_a_snapshot_not_as_etcd_sent_it_stops_in_backups(make_lab: Callable[..., Any],
+                                                          tmp_path: Path) -> None:
+    lab = make_lab(faults=[{"kind": "snapshot_hash_mismatch"}])
+    before = lab_counts(lab)
+    result = run_runbook(lab, tmp_path)
+    assert_stopped_at(result, "test_etcd_snapshot",
+                      "[etcd-snapshot] etcd snapshot:",
+                      "its sha256 trailer does not match its content",
+                      "the upgrade does not start without a verified snapshot")
+    assert_untouched(before, lab_counts(lab), *NODES)
+
+
 # ---- faults the run waits out ---------------------------------------------------------------
 def _wait_attachments(alluredir: Path, test_name: str) -> list[str]:
     """The 'wait' attachments of one test in the Allure results (steps walked recursively)."""
