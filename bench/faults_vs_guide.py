@@ -78,6 +78,7 @@ FAULTS = [
     Fault("cordoned", {"node": "w3"}, ()),
     Fault("node_down", {"node": "w3"}, ()),
     Fault("velero_backup_fails", {}, ()),
+    Fault("snapshot_hash_mismatch", {}, ()),
     Fault("image_pull_failure", {"node": "w1"}, ("w1",)),
     Fault("boot_failure", {"node": "w1"}, ("w1",)),
     Fault("extension_missing", {"node": "w1", "extension": "siderolabs/iscsi-tools"}, ("w1",)),
