@@ -3,8 +3,9 @@
 Every answer is ``{"data": ...}``. Errors come back as the HTTP status, the message as reason
 phrase, ``{"data": null, "message": "...\\n"}`` and, for 400, ``"errors": {param: msg}``
 (reference §6, rebuild.md §2). Writes answer a task UPID at once; the task's own
-``exitstatus`` says whether it worked (``OK``, else the error): `wait` polls the task until it
-stops, with a deadline, and raises PveTaskFailed with the exitstatus and the end of its log.
+``exitstatus`` says whether it worked (``OK``, else the error): `task_status` reads it,
+`task_result` judges a stopped task (PveTaskFailed with the exitstatus and its log); waiting for
+it to stop is the caller's (fixtures/procedures/pve_tasks.py, with the waiting primitive).
 
 Authentication: an API token, ``Authorization: PVEAPIToken=USER@REALM!TOKENID=SECRET`` (the
 secret reference resolves to ``USER@REALM!TOKENID=SECRET``). The token never appears in an
@@ -13,7 +14,6 @@ error or in the evidence.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -25,7 +25,6 @@ import httpx
 from drivers.errors import DriverError
 
 API = "/api2/json"
-TASK_POLL = 0.2  # seconds between two reads of a running task's status
 
 
 class PveError(DriverError):
@@ -115,28 +114,24 @@ class Pve:
         except (ValueError, KeyError, TypeError):
             raise PveError(what, resp.status_code, f"not a PVE answer: {resp.text[:200]}") from None
 
-    def wait(self, upid: str, what: str, timeout: float) -> str:
-        """Poll a task until it stops; return its log's last line, PveTaskFailed otherwise."""
-        path = f"/nodes/{self.node}/tasks/{quote(upid, safe='')}"
-        deadline = time.monotonic() + timeout
-        while True:
-            status = self.call("GET", f"{path}/status")
-            if status.get("status") == "stopped":
-                break
-            if time.monotonic() >= deadline:
-                raise PveTaskFailed(what, upid, f"still running after {timeout:g} s", [])
-            time.sleep(TASK_POLL)
-        log = [str(e.get("t", "")) for e in self.call("GET", f"{path}/log") or []]
+    def start(self, method: str, path: str, **params: Any) -> str:
+        """A write that answers a task's UPID (the task runs on; see `task_status`)."""
+        return str(self.call(method, path, params))
+
+    def task_status(self, upid: str) -> dict[str, Any]:
+        """The task's status: `status` running|stopped, and `exitstatus` once stopped."""
+        return dict(self.call("GET", f"/nodes/{self.node}/tasks/{quote(upid, safe='')}/status"))
+
+    def task_result(self, upid: str, what: str, status: dict[str, Any]) -> str:
+        """A stopped task judged by its exitstatus (its log kept as evidence): the log's last
+        line, or PveTaskFailed with the exitstatus and the log."""
+        path = f"/nodes/{self.node}/tasks/{quote(upid, safe='')}/log"
+        log = [str(e.get("t", "")) for e in self.call("GET", path) or []]
         exit_ = str(status.get("exitstatus", ""))
         allure.attach("\n".join(log), f"task {what}", allure.attachment_type.TEXT)
         if exit_ != "OK":
             raise PveTaskFailed(what, upid, exit_ or "no exitstatus", log)
         return log[-1] if log else "TASK OK"
-
-    def run(self, method: str, path: str, what: str, timeout: float, **params: Any) -> str:
-        """A write that answers a UPID, waited for."""
-        upid = self.call(method, path, params)
-        return self.wait(str(upid), what, timeout)
 
     # ---- reads --------------------------------------------------------------------------------
     def version(self) -> PveVersion:

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from drivers.proxmox import Pve
+from fixtures.procedures.pve_tasks import pve_task
 from model.profile import load_profile
 
 pytestmark = pytest.mark.lab
@@ -41,15 +42,15 @@ def test_a_clone_of_a_template_answers_in_maintenance_mode(make_lab: Callable[..
     pve, conf = _pve(lab)
     factory = load_profile(lab.profile).talos.factory
     url = f"{factory.url}/image/{factory.schematic}/v1.10.5/nocloud-amd64.raw"
-    pve.run("POST", "/nodes/pve/storage/local/download-url", "download", 10, url=url,
+    pve_task(pve, "POST", "/nodes/pve/storage/local/download-url", "download", 10, url=url,
             content="import", filename="t.raw")
-    pve.run("POST", "/nodes/pve/qemu", "create", 10, vmid=9300, name="t",
+    pve_task(pve, "POST", "/nodes/pve/qemu", "create", 10, vmid=9300, name="t",
             scsi0="local-lvm:0,import-from=local:import/t.raw", net0="virtio,bridge=vmbr0")
-    pve.run("POST", "/nodes/pve/qemu/9300/template", "template", 10)
-    pve.run("POST", "/nodes/pve/qemu/9300/clone", "clone", 10, newid=9301, name="c", full=1)
+    pve_task(pve, "POST", "/nodes/pve/qemu/9300/template", "template", 10)
+    pve_task(pve, "POST", "/nodes/pve/qemu/9300/clone", "clone", 10, newid=9301, name="c", full=1)
     addr = conf.probe.address
     pve.call("PUT", "/nodes/pve/qemu/9301/config", {"ipconfig0": f"ip={addr}/8"})
-    pve.run("POST", "/nodes/pve/qemu/9301/status/start", "start", 10)
+    pve_task(pve, "POST", "/nodes/pve/qemu/9301/status/start", "start", 10)
 
     def get(*args: str) -> Any:
         return lab.talosctl(*args, "-n", addr)
@@ -66,6 +67,6 @@ def test_a_clone_of_a_template_answers_in_maintenance_mode(make_lab: Callable[..
     assert "x509: certificate signed by unknown authority" in secure.stderr
     unimplemented = get("version", "--insecure")
     assert "API is not implemented in maintenance mode" in unimplemented.stderr
-    pve.run("POST", "/nodes/pve/qemu/9301/status/stop", "stop", 10)
+    pve_task(pve, "POST", "/nodes/pve/qemu/9301/status/stop", "stop", 10)
     gone = get("get", "machinestatus", "--insecure")
     assert gone.returncode == 1 and "connection refused" in gone.stderr

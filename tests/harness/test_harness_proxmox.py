@@ -11,6 +11,8 @@ import httpx
 import pytest
 
 from drivers.proxmox import Pve, PveError, PveTaskFailed, PveVersion
+from fixtures.procedures.pve_tasks import pve_task
+from fixtures.waiting import WaitTimeout
 
 UPID = "UPID:pve:0003D4F2:01B9A1C9:6752A5F0:download:talos.raw:root@pam!harness:"
 
@@ -73,13 +75,26 @@ def test_a_task_is_judged_by_its_exitstatus_and_its_log_kept() -> None:
         return httpx.Response(501)
 
     with pytest.raises(PveTaskFailed) as info:
-        _pve(handler).run("POST", "/nodes/pve/storage/local/download-url", "download talos.raw",
-                          5.0, url="http://f/x.raw", content="import", filename="talos.raw")
+        pve_task(_pve(handler), "POST", "/nodes/pve/storage/local/download-url",
+                 "download talos.raw", 5.0, url="http://f/x.raw", content="import",
+                 filename="talos.raw")
     assert str(info.value) == (
         f"Proxmox VE task download talos.raw ({UPID}) failed: refusing to override existing "
         "file '/var/lib/vz/import/talos.raw'")
     assert info.value.log[-1].startswith("TASK ERROR:")
     assert reads["n"] == 2
+
+
+def test_a_task_still_running_at_the_deadline_is_a_timeout() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/status"):
+            return _data({"status": "running", "upid": UPID})
+        return _data(UPID)
+
+    with pytest.raises(WaitTimeout, match=r"Proxmox VE task download talos.raw: after 0.3 s "
+                                          r"still: task UPID:pve:.* running"):
+        pve_task(_pve(handler), "POST", "/nodes/pve/storage/local/download-url",
+                 "download talos.raw", 0.3)
 
 
 def test_nextid_answers_400_for_a_taken_vmid() -> None:
