@@ -115,6 +115,10 @@ def test_an_impossible_restore_is_refused_before_anything_runs(
     assert result.exit_code == 4, result.tail()
     assert ("cannot plan the rebuild: rebuild.restore_etcd: the pre-rebuild etcd snapshot cannot "
             "be recovered into this target: Kubernetes 1.32.0 -> 1.35.0") in result.stderr
+    small = run_runbook(lab, tmp_path, "--template-vmid", "50", "--plan", runbook="rebuild",
+                        name="small")
+    assert small.exit_code == 4, small.tail()
+    assert "--template-vmid 50: a VMID is 100 to 999999999" in small.stderr
 
 
 def test_the_profile_target_before_v1_10_is_proven_without_a_version_resource(
