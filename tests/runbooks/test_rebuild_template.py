@@ -130,3 +130,19 @@ def test_the_profile_target_before_v1_10_is_proven_without_a_version_resource(
     assert result.step("test_template_boots_the_target").outcome == "passed"
     vms = _vms(_pve(lab))
     assert (vms[9001]["name"], vms[9001]["template"]) == ("talos-v1.9.4", 1)
+
+
+def test_something_answering_on_the_probe_address_stops_the_preflight(
+        make_lab: Callable[..., Any], tmp_path: Path) -> None:
+    import socket
+
+    lab = make_lab(lab=CLIENT)
+    probe = load_profile(lab.profile).proxmox.probe  # type: ignore[union-attr]
+    assert probe is not None
+    with socket.create_server((probe.address, 50000)):  # a stranger on the clone's address
+        result = run_runbook(lab, tmp_path, *TARGET, runbook="rebuild")
+    assert result.exit_code == 1, result.tail()
+    assert result.failed == ["test_vmids_are_as_planned"], result.tail()
+    assert (f"something answers on {probe.address}:50000 (proxmox.probe.address): the clone must "
+            "be alone there") in result.step("test_vmids_are_as_planned").text
+    assert 9100 not in _vms(_pve(lab))
