@@ -119,6 +119,7 @@ _CONTENT_TYPES = ("rootdir", "images", "vztmpl", "iso", "backup", "snippets", "i
 _NET_MODELS = frozenset({"e1000", "e1000-82540em", "e1000-82544gc", "e1000-82545em", "e1000e",
                          "i82551", "i82557b", "i82559er", "ne2k_isa", "ne2k_pci", "pcnet",
                          "rtl8139", "virtio", "vmxnet3"})
+_UNICAST_MAC = re.compile(r"^[a-f0-9][02468ace](?::[a-f0-9]{2}){5}$", re.I)  # pve_verify_mac_addr
 CLOUDINIT_SIZE = 4 * MIB  # QemuServer/Cloudinit.pm CLOUDINIT_DISK_SIZE
 LVM_EXTENT = 4 * MIB  # default VG extent size: LVs (thin ones too) are whole extents (derived)
 # Storage.pm check_volume_access dies without a newline, so Perl appends where it died
@@ -266,6 +267,10 @@ class ProxmoxModel:
         self.fetch: Fetch = fetch or _no_network
         # when set, every download task ends with this exitstatus at its network step
         self.fail_downloads: str | None = None
+        # VMs whose guest ignores shutdown requests (ACPI and agent): fault vm_wont_stop
+        self.wont_stop: set[int] = set()
+        # (clones that still succeed, message or None for the storage's own text): clone_fails
+        self.clone_failure: tuple[int, str | None] | None = None
         self.next_id_range = (100, 1_000_000)  # datacenter.cfg next-id lower/upper
         # token id -> ACL path -> privileges (propagating); root@pam has every privilege
         self.acls: dict[str, dict[str, set[str]]] = {t: {"/": set(DEFAULT_TOKEN_PRIVS)}
@@ -382,6 +387,34 @@ class ProxmoxModel:
             vm.started_at = self.clock()
         self.vms[vmid] = vm
         self._register_disks(vm)
+        return vm
+
+    def add_talos_vm(self, vmid: int, name: str, node: str | None = None,
+                     tags: Iterable[str] | str = (), status: str = "stopped", *,
+                     cores: int = 2, memory: int = 2048, agent: bool = True,
+                     ipconfig0: str | None = None, template: bool = False,
+                     base: str | None = None) -> Vm:
+        """Add a Talos VM configured as rebuild.md §2.4/§2.7 describe (and `model/rebuild.py
+        create_params` creates): x86-64-v2-AES CPU, virtio-scsi-single, boot from scsi0 on
+        local-lvm, a cloud-init drive, `agent` 1/0, a fixed MAC with the PVE web UI's default
+        `mac_prefix` BC:24:11 (pve-manager `www/manager6/dc/OptionView.js`). With `base` (the
+        template's base volid) the disk is recorded as a linked clone of it, as a clone of the
+        template plus `qm set ipconfig0=...` would leave it.
+        """
+        cfg: dict[str, Any] = {
+            "cores": cores, "sockets": 1, "memory": str(memory), "cpu": "x86-64-v2-AES",
+            "agent": "1" if agent else "0",
+            "smbios1": f"uuid={_uuid(f'smbios1:{vmid}')}",
+            "vmgenid": _uuid(f"vmgenid:{vmid}"),
+        }
+        if ipconfig0 is not None:
+            cfg["ipconfig0"] = ipconfig0
+        vm = self.add_vm(vmid, name, node, tags, status, template, cfg)
+        if base is not None:
+            disk = self.storages["local-lvm"].volumes.get(
+                _parse_drive(str(vm.config["scsi0"]))[0])
+            if disk is not None:
+                disk.parent = base
         return vm
 
     def _register_disks(self, vm: Vm) -> None:
@@ -758,13 +791,57 @@ class ProxmoxModel:
         for listener in list(self.listeners):
             listener(event, vm)
 
-    def power(self, node: str, vmid: int, action: str, user: str) -> str:
-        """POST .../status/{start|stop|shutdown|reboot}; return the UPID (errors end the task)."""
+    def power(self, node: str, vmid: int, action: str, user: str,
+              params: Mapping[str, str] | None = None) -> str:
+        """POST .../status/{start|stop|shutdown|reboot}; return the UPID (errors end the task).
+
+        stop/shutdown follow qemu-server `API2/Qemu.pm vm_stop|vm_shutdown` and `QemuServer.pm
+        _do_vm_stop`: a VM that is not running ends OK at once; a lock ends the task `VM is
+        locked (<lock>)`. A shutdown (ACPI, or the agent's guest-shutdown with `agent: 1`) waits
+        `timeout` seconds (default 60); the lab's guests power off at once, except those in
+        `wont_stop`: then the task ends `VM quit/powerdown failed - got timeout` and the VM keeps
+        running, unless `forceStop=1`, which logs `VM still running - terminating now with
+        SIGTERM` and stops it (plain `warn`, so the task still ends OK). `timeout=0` times out at
+        once (`$count >= $timeout`), although the guest got the request and powers off.
+        stop (QMP `quit`) always stops. Listeners hear the action only when its task ends OK
+        (and, for the timeout=0 shutdown, because the VM did stop).
+        """
+        p = {k: v for k, v in (params or {}).items() if k not in ("node", "vmid")}
+        allowed = {"start": {"skiplock", "stateuri", "migratedfrom", "migration_type",
+                             "migration_network", "machine", "targetstorage", "timeout",
+                             "force-cpu", "nets-host-mtu", "with-conntrack-state"},
+                   "stop": {"skiplock", "migratedfrom", "timeout", "keepActive",
+                            "overrule-shutdown"},
+                   "shutdown": {"skiplock", "timeout", "forceStop", "keepActive"},
+                   "reboot": {"timeout"}}.get(action)
+        if allowed is None:
+            raise ParameterError(action=f"unknown action {action!r}")
+        self.check_perm(user, f"/vms/{vmid}", ("VM.PowerMgmt",))
+        errors = _unknown_params(p, allowed)
+        timeout: int | None = None
+        if "timeout" in p:
+            if not re.fullmatch(r"[+-]?\d+", p["timeout"].strip()):
+                errors["timeout"] = f"type check ('integer') failed - got '{p['timeout']}'"
+            elif int(p["timeout"]) < 0:
+                errors["timeout"] = "value must have a minimum value of 0"
+            else:
+                timeout = int(p["timeout"])
+        for key in ("forceStop", "keepActive", "overrule-shutdown", "skiplock"):
+            if key in p and _bool_or_none(p[key]) is None:
+                errors[key] = f"type check ('boolean') failed - got '{p[key]}'"
+        if errors:
+            raise ParameterError(**errors)
+        for key in ("skiplock", "keepActive", "migratedfrom"):
+            if _truthy(p.get(key)) and user != "root@pam":
+                raise ParameterError(**{key: "Only root may use this option."})
         vm = self.find(node, vmid)
         running = vm.status == "running"
         if action == "reboot" and not running:
             raise VmStateError(f"VM {vmid} not running")
         exitstatus = "OK"
+        log: list[str] = []
+        went_down = False  # a failed shutdown whose guest still powered off (timeout=0)
+        locked = vm.lock is not None and not _truthy(p.get("skiplock"))
         if action == "start":
             if vm.template:
                 exitstatus = "you can't start a vm if it's a template"
@@ -772,22 +849,58 @@ class ProxmoxModel:
                 exitstatus = f"VM {vmid} already running"
             else:
                 self.set_status(vmid, "running")
-        elif action in ("stop", "shutdown"):
+        elif action in ("stop", "shutdown") and not running:
+            pass  # check_running: nothing to do, the task ends OK
+        elif action in ("stop", "shutdown") and locked:
+            exitstatus = f"VM is locked ({vm.lock})"
+        elif action == "stop":
             self.set_status(vmid, "stopped")
-        elif action == "reboot":
-            self.restart(vmid)
+        elif action == "shutdown":
+            if vmid in self.wont_stop or timeout == 0:
+                if _truthy(p.get("forceStop")):
+                    log.append("VM still running - terminating now with SIGTERM")
+                    self.set_status(vmid, "stopped")
+                else:
+                    exitstatus = "VM quit/powerdown failed - got timeout"
+                    if vmid not in self.wont_stop:  # timeout=0: the guest got the request
+                        self.set_status(vmid, "stopped")
+                        went_down = True
+            else:
+                self.set_status(vmid, "stopped")
+        elif vmid in self.wont_stop:  # reboot: _do_vm_stop with shutdown, no force
+            exitstatus = "VM quit/powerdown failed - got timeout"
         else:
-            raise ParameterError(action=f"unknown action {action!r}")
-        upid = self._task(node, "qm" + action, vmid, user, exitstatus)
-        if exitstatus == "OK":
+            self.restart(vmid)
+        upid = self._task(node, "qm" + action, vmid, user, exitstatus, log, p)
+        if exitstatus == "OK" or went_down:
             self._notify(action, vm)
         return upid
 
     def set_config(self, node: str, vmid: int, params: Mapping[str, str], user: str,
                    sync: bool = False) -> str | None:
-        """PUT (sync, returns None) or POST (returns a qmconfig UPID) .../config."""
-        vm = self.find(node, vmid)
+        """PUT (sync, returns None) or POST (returns a qmconfig UPID) .../config.
+
+        netN values are checked as pve-common `JSONSchema.pm pve_verify_mac_addr` does (a
+        unicast MAC: I/G bit clear), keep a given MAC (case too) and get one when none is given
+        (qemu-server `update_vm_api`: parse_net + print_net: `model=MAC`, then the options).
+        """
         values = dict(params)
+        errors: dict[str, str] = {}
+        for key in sorted(k for k in values if re.fullmatch(r"net\d+", k)):
+            model, mac, _ = _parse_net(values[key])
+            if not model:
+                continue  # not a NIC value the model understands: stored as given
+            if mac is not None and not _UNICAST_MAC.match(mac):
+                # check_format of the property string: the nested error, stringified (derived)
+                errors[key] = (f"invalid format - format error\n{key}.macaddr: invalid format - "
+                               "value does not look like a valid unicast MAC address")
+            elif mac is None:
+                values[key] = _with_mac(values[key], _mac(f"{vmid}-{key}-set"))
+            else:
+                values[key] = _with_mac(values[key], mac)
+        if errors:
+            raise ParameterError(**errors)
+        vm = self.find(node, vmid)
         digest = values.pop("digest", None)
         if digest and digest != self.config(node, vmid)["digest"]:
             raise PveError("detected modified configuration - file changed by other user? "
@@ -1392,6 +1505,11 @@ class ProxmoxModel:
         for key, value in src.config.items():
             if _DRIVE_KEY.match(key) and key not in {k for k, *_ in plan}:
                 config[key] = value  # cdroms, none
+        failed = self._clone_fault(newid, plan, log)
+        if failed is not None:
+            # clone_vm's error path: new volumes freed, the temporary config unlinked
+            return self._task(node, "qmclone", vmid, user, f"clone failed: {failed}", log,
+                              params)
         for key, file, opts, vol, st, copy in plan:
             dest = self._storage(storage) if storage else st  # storage only with full clones
             size = vol.size if vol is not None else _parse_size(opts.get("size", "0"))
@@ -1417,6 +1535,46 @@ class ProxmoxModel:
         upid = self._task(node, "qmclone", vmid, user, "OK", log, params)
         self._notify("clone", clone)
         return upid
+
+    def fail_clone(self, after: int = 0, message: str | None = None) -> None:
+        """Make the clone after the next `after` successful ones fail (fault clone_fails)."""
+        if after < 0:
+            raise ValueError("after must be 0 or more")
+        self.clone_failure = (after, message)
+
+    def _clone_fault(self, newid: int, plan: list[tuple[str, str, dict[str, str], Volume | None,
+                                                          Storage, bool]],
+                     log: list[str]) -> str | None:
+        """Return the error of a clone that `fail_clone` makes fail (logging its first drive).
+
+        Without a message: what LVM-thin gives when the thin pool is at its threshold, at the
+        first drive clone_vm copies (drives in key order, so the cloud-init `ide2` comes before
+        `scsi0`): vdisk_alloc -> LvmThinPlugin alloc_image `lvcreate '<vg>/<name>' error: ...`,
+        or for a linked clone clone_image `clone image '<vg>/<base>' error: ...`; the text after
+        `error:` is lvcreate's last stderr line (pve-common Cmd.pm run_command, two-space LVM
+        indent kept). The VG `pve`, thin pool `data` are the installer's names.
+        """
+        if self.clone_failure is None:
+            return None
+        after, message = self.clone_failure
+        if after > 0:
+            self.clone_failure = (after - 1, message)
+            return None
+        self.clone_failure = None
+        lvm = ("  Cannot create new thin volume, free space in thin pool pve/data reached "
+               "threshold.")
+        if not plan:
+            return message or f"lvcreate 'pve/vm-{newid}-disk-0' error: {lvm}"
+        key, file, _, _, _, copy = plan[0]
+        cloudinit = _is_cloudinit(file)
+        log.append(f"create {'full' if copy else 'linked'} clone of drive {key} ({file})")
+        if message is not None:
+            return message
+        if cloudinit:
+            return f"lvcreate 'pve/vm-{newid}-cloudinit' error: {lvm}"
+        if not copy:
+            return f"clone image 'pve/{file.split(':', 1)[1]}' error: {lvm}"
+        return f"lvcreate 'pve/vm-{newid}-disk-0' error: {lvm}"
 
     def make_template(self, node: str, vmid: int, user: str) -> str:
         """POST .../template; refused for a template or a running VM (500).

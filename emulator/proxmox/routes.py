@@ -130,8 +130,7 @@ async def power(request: web.Request) -> web.Response:
     action = request.match_info["action"]
     if action not in ("start", "stop", "shutdown", "reboot"):
         raise NotEmulated(f"not emulated: POST {request.path}")
-    await params(request)
-    return ok(model.power(node, vmid, action, request[USER]))
+    return ok(model.power(node, vmid, action, request[USER], await params(request)))
 
 
 async def clone(request: web.Request) -> web.Response:
