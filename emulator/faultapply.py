@@ -1,8 +1,9 @@
 """Immediate faults: what each one changes in the world the moment it is injected.
 
 Armed faults (boot_failure, never_ready, extension_missing, image_pull_failure,
-slow_etcd_catchup, velero_backup_fails, api_unreachable with a node) are consumed by the
-lifecycle and the Velero controller at the node's next matching event (world.take_fault).
+slow_etcd_catchup, velero_backup_fails, api_unreachable with a node, maintenance_stuck,
+bootstrap_fails) are consumed by the lifecycle, the Velero controller and the rebuild commands
+(emulator/talos/provision.py) at the node's next matching event (world.take_fault).
 """
 
 from __future__ import annotations
@@ -36,6 +37,16 @@ def prepare(world: EmulatedCluster, fault: Fault) -> None:
             raise LabConfigError(f"fault extension_missing: extension {name!r} is not in the "
                                  f"lab's schematic ({', '.join(world.spec.extensions) or 'none'})")
         fault.params["extension"] = full
+    if fault.kind == "vm_wont_stop":
+        if fault.node is None and "vmid" not in fault.params:
+            raise LabConfigError("fault vm_wont_stop: give a node or a vmid")
+        if fault.node is not None and "vmid" in fault.params \
+                and world.node(fault.node).vmid != fault.params["vmid"]:
+            raise LabConfigError(f"fault vm_wont_stop: VM {fault.params['vmid']} is not node "
+                                 f"{fault.node!r}'s VM ({world.node(fault.node).vmid})")
+        vmid = world.node(fault.node).vmid if fault.node else int(fault.params["vmid"])
+        if vmid not in world.pve.vms:
+            raise LabConfigError(f"fault vm_wont_stop: there is no VM {vmid}")
     if fault.kind in ("etcd_member_down", "slow_etcd_catchup", "slow_etcd_member") \
             and fault.node:
         node = world.node(fault.node)
@@ -104,6 +115,17 @@ async def apply_immediate(world: EmulatedCluster, fault: Fault) -> None:
             raise LabConfigError(f"fault template_vmid_taken: VMID {vmid} is already taken")
         world.pve.add_vm(vmid, str(fault.params.get("name", "someone-elses-vm")),
                          world.spec.proxmox_node, ["other"], "stopped")
+    elif kind == "vm_wont_stop":
+        # the guest ignores ACPI and the agent: shutdowns time out (qemu-server _do_vm_stop)
+        vmid = world.node(fault.node).vmid if fault.node else int(fault.params["vmid"])
+        fault.params["vmid"] = vmid
+        fault.node = fault.node or next((n.name for n in world.nodes.values() if n.vmid == vmid),
+                                        None)
+        world.pve.wont_stop.add(vmid)
+    elif kind == "clone_fails":
+        message = fault.params.get("message")
+        world.pve.fail_clone(int(fault.params.get("after", 0)),
+                             None if message is None else str(message))
 
 
 def raise_not_cp(node: NodeState) -> None:

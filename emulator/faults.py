@@ -37,7 +37,11 @@ KINDS: dict[str, tuple[bool, tuple[str, ...], tuple[str, ...], bool]] = {
     "change_attachment_fails": (True, (), (), False),
     "image_download_fails": (True, (), ("message",), False),
     "template_vmid_taken": (True, ("vmid",), ("name",), False),
+    "vm_wont_stop": (True, (), ("vmid",), False),  # node or vmid (faultapply.prepare)
+    "clone_fails": (True, (), ("after", "message"), False),
     "snapshot_hash_mismatch": (False, (), (), False),
+    "maintenance_stuck": (False, (), (), False),  # next apply-config --insecure (provision.py)
+    "bootstrap_fails": (False, (), (), False),  # next talosctl bootstrap (provision.py)
 }
 
 
@@ -80,6 +84,14 @@ def make_fault(
             params["vmid"] = int(params["vmid"])
         except (TypeError, ValueError):
             raise LabConfigError(f"{prefix}fault {kind}: vmid must be a number") from None
+    if "after" in params:
+        try:
+            params["after"] = int(params["after"])
+            if params["after"] < 0:
+                raise ValueError
+        except (TypeError, ValueError):
+            raise LabConfigError(f"{prefix}fault {kind}: after must be a number (0 or more)"
+                                 ) from None
     return Fault(kind, node, dict(params))
 
 

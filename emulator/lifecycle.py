@@ -359,6 +359,65 @@ async def power_off(world: EmulatedCluster, node: NodeState) -> None:
         await world.etcd.wait_leader()
 
 
+def vm_stopped(world: EmulatedCluster, node: NodeState) -> None:
+    """The node's VM was shut down or stopped through PVE: as power_off (apid away at once,
+    kubelet stops posting, its etcd member stopped but still listed). When no control plane is
+    left running, the Kubernetes API goes away (listener closed)."""
+    if node.powered_off or node.destroyed:
+        return
+    node.powered_off = True
+    node.kubelet_running = False
+    _go_down(world, node, "unknown")
+    world.spawn(_after_power_loss(world, node, destroy=False))
+
+
+def vm_destroyed(world: EmulatedCluster, node: NodeState) -> None:
+    """The node's VM was destroyed through PVE: nothing answers at its address any more (it is
+    free for a new machine), its etcd member's data dir is gone (the member stays listed by
+    the others). When no control plane is left, the old etcd cluster is shut down."""
+    if node.destroyed:
+        return
+    if not node.powered_off:
+        node.powered_off = True
+        node.kubelet_running = False
+        _go_down(world, node, "unknown")
+    node.destroyed = True
+    world.set_maintenance_listener(node.address, False)  # nothing answers there any more
+    world.spawn(_after_power_loss(world, node, destroy=True))
+
+
+def _vm_lock(world: EmulatedCluster) -> asyncio.Lock:
+    lock: asyncio.Lock | None = getattr(world, "_vm_lock", None)
+    if lock is None:
+        lock = asyncio.Lock()
+        world._vm_lock = lock  # type: ignore[attr-defined]
+    return lock
+
+
+async def _after_power_loss(world: EmulatedCluster, node: NodeState, destroy: bool) -> None:
+    from emulator.etcd import EtcdError
+
+    async with _vm_lock(world):
+        if node.is_control_plane:
+            try:
+                member = world.etcd.member(node.name)
+            except EtcdError:
+                member = None
+            if member is not None and destroy:
+                await world.etcd.destroy_member(node.name)
+            elif member is not None and member.running:
+                await world.etcd.stop_member(node.name)
+        alive = [n for n in world.control_planes if not n.powered_off and not n.destroyed]
+        if not alive:
+            world.api_gone = True
+            world.set_api_listener(False)
+            if all(n.destroyed for n in world.control_planes) and world.etcd.names:
+                await world.etcd.forget()
+                world.etcd_bootstrapped = False  # type: ignore[attr-defined]
+        elif node.is_control_plane:
+            await world.etcd.wait_leader()
+
+
 def _go_down(world: EmulatedCluster, node: NodeState, stage: str) -> None:
     """The machine stops answering: apid away, the Node's status unknown, its pods unready."""
     node.stage = stage

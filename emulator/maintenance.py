@@ -92,14 +92,28 @@ def address_of(ipconfig: str, world: EmulatedCluster) -> str | None:
         return None
     a, b = world.plan.a, world.plan.b
     octets = addr.split(".")
-    if int(octets[1]) != a or int(octets[2]) not in (b, b + 1) or addr in world.by_address:
+    if int(octets[1]) != a or int(octets[2]) not in (b, b + 1):
+        return None
+    node = world.by_address.get(addr)
+    if node is not None and not node.destroyed:  # a destroyed node's address is free again
         return None
     return addr
 
 
 def on_pve_event(world: EmulatedCluster, event: str, vm: Vm) -> None:
-    """The PVE listener: boot a clone into maintenance mode on start, drop it on stop/delete."""
-    if vm.name in world.nodes:
+    """The PVE listener. A lab node's own VM (same VMID, node not destroyed): shutdown/stop
+    power the node off, delete destroys it (emulator/lifecycle.py vm_stopped/vm_destroyed).
+    Any other VM (a clone, possibly on a destroyed node's VMID and address): boot it into
+    maintenance mode on start, drop it on stop/delete."""
+    node = next((n for n in world.nodes.values() if n.vmid == vm.vmid and not n.destroyed),
+                None)
+    if node is not None:
+        from emulator.lifecycle import vm_destroyed, vm_stopped
+
+        if event in ("stop", "shutdown"):
+            vm_stopped(world, node)
+        elif event == "delete":
+            vm_destroyed(world, node)
         return
     if event in ("stop", "shutdown", "delete"):
         for addr, machine in list(world.maintenance.items()):

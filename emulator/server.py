@@ -56,6 +56,7 @@ class LabServer:
         self._kube_site: web.TCPSite | None = None
         self._stopped = asyncio.Event()
         self._maintenance_sites: dict[str, web.AppRunner] = {}
+        self._node_sites: dict[str, web.TCPSite] = {}  # a node's apid address
 
     # ---- start -------------------------------------------------------------------------------
     async def start(self) -> EmulatedCluster:
@@ -85,17 +86,27 @@ class LabServer:
         world.pve.listeners.append(lambda event, vm: on_pve_event(world, event, vm))
         world.pve_token = ("root@pam!harness", str(uuid.uuid4()))
         world.pve.add_token(*world.pve_token)
+        # the template, and each node's VM as a linked clone of it after `qm set ipconfig0=`:
+        # the node's loopback address on lo's 127.0.0.0/8 (the lab's block 127.A.B-B+1.x is
+        # not CIDR-aligned); Talos' recommended sizes (control plane 4 cores/4 GiB, worker 2/2)
+        agent = any(e.endswith("/qemu-guest-agent") for e in self.spec.extensions)
+        tpl = world.pve.add_talos_vm(
+            self.spec.template_vmid, f"talos-{self.spec.talos_version}", self.spec.proxmox_node,
+            ["template", "talos"], "stopped", agent=agent, template=True)
+        base = str(tpl.config["scsi0"]).split(",", 1)[0]
         for n in world.nodes.values():
-            world.pve.add_vm(n.vmid, n.name, self.spec.proxmox_node, list(self.spec.proxmox_tags),
-                             "running")
-        world.pve.add_vm(self.spec.template_vmid, f"talos-{self.spec.talos_version}",
-                         self.spec.proxmox_node, ["template", "talos"], "stopped", template=True)
+            world.pve.add_talos_vm(
+                n.vmid, n.name, self.spec.proxmox_node, list(self.spec.proxmox_tags), "running",
+                cores=4 if n.is_control_plane else 2, memory=4096 if n.is_control_plane else 2048,
+                agent=agent, ipconfig0=f"ip={n.address}/8", base=base)
         world.change = ChangeDesk()
         world.kube = KubeStore()
         world.k8s = KubeSync(world)
         world.k8s.seed()
         world.etcd = EtcdCluster(self.dir / "etcd", raft_index_offset=RAFT_INDEX_OFFSET)
         world.etcd.check_binaries()
+        # `talosctl etcd snapshot` carries the Kubernetes objects (COVERAGE §8)
+        world.etcd.before_snapshot = world.k8s.write_registry
         world.spawn = self._spawn  # type: ignore[method-assign]
         world.set_api_listener = self._set_api_listener  # type: ignore[method-assign]
         world.set_maintenance_listener = self._maintenance_listener  # type: ignore[method-assign]
@@ -126,13 +137,22 @@ class LabServer:
         apid.router.add_post("/talosctl", self._talosctl)
         self._apid_app = apid
         # the control address answers talosctl calls made without endpoints (version --client)
-        await self._site(apid, [(n.address, APID_PORT) for n in world.nodes.values()]
-                         + [(world.plan.control, APID_PORT)])
+        runner = await self._site(apid, [(world.plan.control, APID_PORT)])
+        self._apid_runner = runner
+        for n in world.nodes.values():  # one site per node: a destroyed node's address closes
+            site = web.TCPSite(runner, n.address, APID_PORT, reuse_address=True)
+            try:
+                await site.start()
+            except OSError:
+                raise PortTaken(f"{n.address}:{APID_PORT} is already in use; cannot start the "
+                                "lab there") from None
+            self._node_sites[n.address] = site
         control = web.Application()
         control.router.add_get("/status", self._status)
         control.router.add_post("/faults", self._faults)
         control.router.add_post("/shutdown", self._shutdown)
         control.router.add_get("/change", self._change)
+        control.router.add_post("/flux", __import__("emulator.flux").flux.route(world))
         await self._site(control, [(world.plan.control, CONTROL_PORT)])
         await self._site(factory_app(world.factory), [(world.plan.factory, FACTORY_PORT)])
         await self._site(pve_app(world.pve), [(world.plan.pve, PVE_PORT)])
@@ -169,7 +189,20 @@ class LabServer:
         self._spawn(self._set_maintenance_listener(address, up))
 
     async def _set_maintenance_listener(self, address: str, up: bool) -> None:
-        """A clone in maintenance mode answers on its address (apid port) while it runs."""
+        """A clone in maintenance mode answers on its address (apid port) while it runs. A
+        node address is served by the apid site already (routed by `_talosctl`)."""
+        assert self.world is not None
+        if address in self.world.by_address:
+            # a node's own address: closed while its VM is destroyed (nothing answers on it,
+            # rebuild.md §6 gate 6), open again once a machine boots there
+            site = self._node_sites.get(address)
+            if site is not None and not up:
+                await site.stop()
+            elif site is not None and up:
+                new = web.TCPSite(self._apid_runner, address, APID_PORT, reuse_address=True)
+                await new.start()
+                self._node_sites[address] = new
+            return
         if up and address not in self._maintenance_sites:
             runner = web.AppRunner(self._apid_app, access_log=None)
             await runner.setup()
@@ -228,7 +261,9 @@ class LabServer:
         await resp.prepare(request)
         local = request.transport.get_extra_info("sockname")[0] if request.transport else ""
         endpoint = self.world.by_address.get(local)
-        if endpoint is not None and not endpoint.apid_up:
+        # a clone in maintenance mode on a destroyed node's address answers there (the node
+        # site binds every node address; the request is the machine's)
+        if endpoint is not None and not endpoint.apid_up and local not in self.world.maintenance:
             err = formats.unavailable_error(local)
             await resp.write(json.dumps({"down": err}).encode() + b"\n")
             return resp

@@ -55,6 +55,11 @@ class NodeState:
     never_ready: bool = False
     etcd_delay: float = 0.0  # seconds its etcd APIs take to answer (slow_etcd_member)
     powered_off: bool = False  # node_down: the machine is off until the lab stops
+    # its VM was destroyed (PVE delete): not resolvable, its address free for a new machine;
+    # a machine configured there later takes this record over (emulator/talos/provision.py)
+    destroyed: bool = False
+    cri_up: bool = True  # the CRI service is up (Bootstrap's IsBootstrapAllowed)
+    config: dict[str, Any] | None = None  # the machine config applied in maintenance mode
     upgrade_installed: bool = False  # LifecycleService.Upgrade wrote the slot the next boot uses
     busy: str | None = None  # name of a running sequence (upgrade mutex)
     pending_slot: str | None = None  # slot to boot next (set by install or rollback)
@@ -146,6 +151,8 @@ class EmulatedCluster(WorldViews):
         self.proxy_version = spec.kubernetes_version
         self.api_down_until = 0.0
         self.api_listener_up = True
+        self.api_gone = False  # the cluster's control plane is gone (VMs destroyed)
+        self.recovery: dict[str, Path] = {}  # node -> snapshot uploaded by EtcdRecover
         # set by the server
         self.kube: Any = None
         self.etcd: Any = None
@@ -189,8 +196,10 @@ class EmulatedCluster(WorldViews):
                               f"{', '.join(self.nodes)})") from None
 
     def resolve(self, target: str) -> NodeState | None:
-        """A node by the string given to talosctl -n: address or hostname."""
-        return self.by_address.get(target) or self.nodes.get(target)
+        """A node by the string given to talosctl -n: address or hostname (a destroyed node's
+        VM is gone: nothing answers there)."""
+        node = self.by_address.get(target) or self.nodes.get(target)
+        return None if node is None or node.destroyed else node
 
     @property
     def factory_host(self) -> str:
@@ -222,6 +231,8 @@ class EmulatedCluster(WorldViews):
 
     def api_available(self) -> bool:
         # a powered-off primary (node_down): the endpoint moved to another control plane
+        if self.api_gone:  # no control plane left, or a new cluster not bootstrapped yet
+            return False
         up = self.primary.apid_up or self.primary.powered_off
         return up and time.time() >= self.api_down_until
 

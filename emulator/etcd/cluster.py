@@ -12,6 +12,8 @@ import asyncio
 import ipaddress
 import shutil
 import time
+import uuid
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -322,6 +324,134 @@ class EtcdCluster(EtcdQueries):
                          if x.member_id == lead and x.running), None)
         return None
 
+    # ---- rebuild (VMs destroyed, a new cluster bootstrapped; emulator/talos/provision.py) ------
+    async def destroy_member(self, name: str) -> None:
+        """The member's VM is destroyed: its process stops and its data dir is gone. The other
+        members still list it (a real destroyed VM stays a member until removed)."""
+        m = self.member(name)
+        if m.proc is not None:
+            await px.stop_process(m.proc, self.stop_timeout)
+        shutil.rmtree(m.data_dir, ignore_errors=True)
+        m.state = "stopped"
+        self._save_pids()
+
+    async def forget(self) -> None:
+        """No member is left (every control plane destroyed): stop whatever still runs and
+        drop every record, so that a NEW cluster can be bootstrapped (new token)."""
+        await self.shutdown()
+        for m in self._members.values():
+            shutil.rmtree(m.data_dir, ignore_errors=True)
+        self._members.clear()
+        self._stale.clear()
+        self.token = f"lab-{uuid.uuid4().hex[:12]}"
+
+    def prepare_member(self, name: str, address: str) -> None:
+        """A control plane booted its config: its etcd service waits (Preparing) with an empty
+        data dir and is not a member of anything yet."""
+        self._members[name] = EtcdMember(
+            name=name, address=address, data_dir=self.base_dir / name / "data",
+            log_path=self.base_dir / "logs" / f"{name}.log")
+        shutil.rmtree(self._members[name].data_dir, ignore_errors=True)
+
+    def has_data(self, name: str) -> bool:
+        """True if the member's data dir is not empty (Bootstrap's AlreadyExists check)."""
+        m = self._members.get(name)
+        return m is not None and m.data_dir.parent.exists() and m.data_dir.exists() and \
+            any(m.data_dir.iterdir())
+
+    @property
+    def serving(self) -> list[str]:
+        """Names of the members whose process runs."""
+        return [n for n, m in self._members.items() if m.running]
+
+    async def bootstrap_member(self, name: str, snapshot: Path | None = None,
+                               skip_hash_check: bool = False) -> None:
+        """Start `name` as a single-member NEW cluster (talosctl bootstrap); with `snapshot`,
+        restore it first with the real `etcdctl snapshot restore` into the member's data dir
+        (Talos: etcd.go recoverFromSnapshot, etcdutl Restore with the member's name and peer
+        URL as the initial cluster). Raise EtcdError (etcdctl's text) if the restore fails."""
+        from emulator.etcd.snapshot import run_etcdctl
+
+        m = self.member(name)
+        peer = gw.client_url(m.address, self.peer_port)
+        m.initial_cluster = f"{name}={peer}"
+        shutil.rmtree(m.data_dir, ignore_errors=True)
+        m.data_dir.parent.mkdir(parents=True, exist_ok=True)
+        if snapshot is not None:
+            args = ["snapshot", "restore", str(snapshot), "--name", name,
+                    "--data-dir", str(m.data_dir), "--initial-cluster", m.initial_cluster,
+                    "--initial-cluster-token", self.token,
+                    "--initial-advertise-peer-urls", peer]
+            if skip_hash_check:
+                args.append("--skip-hash-check")
+            await asyncio.to_thread(run_etcdctl, self.etcdctl_bin, args, 60.0)
+        for port in (self.client_port, self.peer_port):
+            px.check_port_free(m.name, m.address, port)
+        self._launch(m, "new")
+        await self._wait_healthy([name])
+        m.member_id = self._raw_status(name).member_id
+
+    async def join_member(self, name: str, timeout: float = 60.0) -> int:
+        """A Preparing control plane joins the running cluster as Talos does (etcd.go
+        buildInitialCluster: MemberAddAsLearner, start with initial-cluster-state existing,
+        then promoteMember retried until the learner caught up). Retries etcd's refusals
+        (one learner at a time, strict reconfig checks) until `timeout`. Return its id."""
+        m = self.member(name)
+        deadline = time.monotonic() + timeout
+        peer = gw.client_url(m.address, self.peer_port)
+        while True:
+            via = next((n for n in self.serving if n != name), None)
+            if via is None:
+                raise EtcdMemberDown(f"no running etcd member for {name} to join")
+            try:
+                reply = await gw.apost(self.client_url(via), gw.MEMBER_ADD,
+                                       {"peerURLs": [peer], "isLearner": True})
+                break
+            except EtcdApiError as exc:
+                if time.monotonic() >= deadline:
+                    raise
+                await asyncio.sleep(0.2 if "learner" in exc.message else 0.5)
+        new_id = int(reply["member"]["ID"])
+        entries = []
+        for x in parse_members(reply):
+            label = name if x.id == new_id else (x.name or f"unstarted-{member_id_hex(x.id)}")
+            entries += [f"{label}={u}" for u in x.peer_urls]
+        m.initial_cluster = ",".join(entries)
+        shutil.rmtree(m.data_dir, ignore_errors=True)
+        m.member_id = new_id
+        self._launch(m, "existing")
+        await self._wait_healthy([name], max(1.0, deadline - time.monotonic()))
+        while True:
+            try:
+                await gw.apost(self.client_url(via), gw.MEMBER_PROMOTE, {"ID": str(new_id)})
+                return new_id
+            except EtcdApiError:
+                if time.monotonic() >= deadline:
+                    raise
+                await asyncio.sleep(0.1)
+
+    async def registry(self, prefix: str = "/registry/") -> list[tuple[str, bytes]]:
+        """Every (key, value) under `prefix` of the running cluster."""
+        import base64
+
+        via = self.serving[0] if self.serving else None
+        if via is None:
+            raise EtcdMemberDown("no running etcd member")
+        reply = await gw.apost(self.client_url(via), gw.KV_RANGE,
+                               {"key": gw.b64(prefix), "range_end": gw.b64(_prefix_end(prefix))},
+                               timeout=10.0)
+        return [(base64.b64decode(kv["key"]).decode(), base64.b64decode(kv.get("value", "")))
+                for kv in reply.get("kvs", [])]
+
+    async def replace_registry(self, items: list[tuple[str, str]], via: str,
+                               prefix: str = "/registry/") -> None:
+        """Delete every key under `prefix`, then put `items` (through `via`)."""
+        url = self.client_url(via)
+        await gw.apost(url, gw.KV_DELETE_RANGE,
+                       {"key": gw.b64(prefix), "range_end": gw.b64(_prefix_end(prefix))})
+        for key, value in items:
+            await gw.apost(url, gw.KV_PUT, {"key": gw.b64(key), "value": gw.b64(value)})
+
     def kill_all(self) -> None:
         """Sync last resort (fixture finalizers, atexit): SIGKILL and reap every process."""
         for m in self._members.values():
@@ -335,3 +465,8 @@ class EtcdCluster(EtcdQueries):
                 m.state = "stopped"
         (self.base_dir / px.PID_FILE).unlink(missing_ok=True)
 
+
+
+def _prefix_end(prefix: str) -> str:
+    """etcd's range_end for a prefix: the prefix with its last byte incremented."""
+    return prefix[:-1] + chr(ord(prefix[-1]) + 1)

@@ -17,10 +17,13 @@ from emulator.etcd.errors import EtcdApiError, EtcdMemberDown, EtcdTimeout
 MEMBER_LIST = "/v3/cluster/member/list"
 MEMBER_ADD = "/v3/cluster/member/add"
 MEMBER_REMOVE = "/v3/cluster/member/remove"
+MEMBER_PROMOTE = "/v3/cluster/member/promote"
 STATUS = "/v3/maintenance/status"
 ALARM = "/v3/maintenance/alarm"
 TRANSFER_LEADERSHIP = "/v3/maintenance/transfer-leadership"
 KV_PUT = "/v3/kv/put"
+KV_RANGE = "/v3/kv/range"
+KV_DELETE_RANGE = "/v3/kv/deleterange"
 # Plain HTTP on loopback: no TLS context (loading the CA bundle costs ~20 ms per client) and no
 # proxy settings from the environment (a proxy must never see lab traffic).
 _PLAIN: dict[str, Any] = {"verify": False, "trust_env": False}

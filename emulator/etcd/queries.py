@@ -119,7 +119,11 @@ class EtcdQueries(EtcdBase):
         return save_snapshot(self.etcdctl_bin, self.client_url(name), Path(dest), timeout)
 
     async def asnapshot(self, name: str, dest: Path, timeout: float = 60.0) -> SnapshotInfo:
-        """Async `snapshot` (runs in a thread)."""
+        """Async `snapshot` (runs in a thread). `before_snapshot(name)`, when the lab sets it,
+        runs first (it writes the Kubernetes store into etcd: COVERAGE §8)."""
+        hook = getattr(self, "before_snapshot", None)
+        if hook is not None:
+            await hook(name)
         return await asyncio.to_thread(self.snapshot, name, dest, timeout)
 
     # ---- faults ----------------------------------------------------------------------------

@@ -307,6 +307,16 @@ class KubeStore:
         for w in list(self._watches):
             self.stop_watch(w)
 
+    def reset(self, namespaces: tuple[str, ...] = DEFAULT_NAMESPACES) -> None:
+        """A NEW cluster (a fresh etcd after a rebuild): every object is gone, open watches
+        end, the history starts over (resourceVersions keep growing); only the default
+        namespaces exist. Subscribers stay."""
+        self.close_watches()
+        self._objects.clear()
+        self._history.clear()
+        for ns in namespaces:
+            self.put("namespaces", {"metadata": {"name": ns}})
+
     def subscribe(self, callback: Subscriber) -> Callable[[], None]:
         """Call ``callback(event_type, key, obj_copy)`` after every change; return unsubscribe."""
         self._subscribers.append(callback)

@@ -509,7 +509,7 @@ async def cmd_etcd_alarm_list(ctx: Ctx) -> int:
 
 
 def _handlers() -> dict[str, Callable[[Ctx], Awaitable[int]]]:
-    from emulator.talos import actions
+    from emulator.talos import actions, gen, provision
 
     return {
         "version": cmd_version,
@@ -529,6 +529,11 @@ def _handlers() -> dict[str, Callable[[Ctx], Awaitable[int]]]:
         "rollback": actions.cmd_rollback,
         "upgrade-k8s": actions.cmd_upgrade_k8s,
         "health": actions.cmd_health,
+        "gen secrets": gen.cmd_gen_secrets,
+        "gen config": gen.cmd_gen_config,
+        "kubeconfig": gen.cmd_kubeconfig,
+        "apply-config": provision.cmd_apply_config,
+        "bootstrap": provision.cmd_bootstrap,
     }
 
 

@@ -24,6 +24,7 @@ from emulator.talos.flags import (
 from emulator.talos.flags import (
     parse_command_line as _parse,
 )
+from emulator.talos.gen import commands as gen_commands
 
 CommandSpec = Command
 
@@ -78,8 +79,37 @@ def _upgrade_flags(client: Client) -> tuple[Flag, ...]:
     return tuple(flags)
 
 
-_NOT_EMULATED = ("apply-config", "bootstrap", "config", "containers", "copy", "dashboard",
-                 "disks", "events", "gen", "image", "inspect", "kubeconfig", "list", "logs",
+def _provision_commands() -> tuple[Command, ...]:
+    """apply-config.go and bootstrap.go at v1.12.4 (their flags; helpers.AddModeFlags)."""
+    return (
+        Command("apply-config", aliases=("apply",), short="Apply a new configuration to a node",
+                args=maximum_args(1), handler="apply-config", flags=(
+                    Flag("file", shorthand="f", help="the filename of the updated "
+                         "configuration"),
+                    Flag("insecure", "bool", False, shorthand="i", help="apply the config using "
+                         "the insecure (encrypted with no auth) maintenance service"),
+                    Flag("dry-run", "bool", False, help="check how the config change will be "
+                         "applied in dry-run mode"),
+                    Flag("cert-fingerprint", "stringSlice", help="list of server certificate "
+                         "fingeprints to accept (defaults to no check)"),
+                    Flag("config-patch", "stringSlice", shorthand="p", help="the list of config "
+                         "patches to apply to the local config file before sending it to the "
+                         "node"),
+                    Flag("timeout", "duration", 60.0, help="the config will be rolled back after "
+                         "specified timeout (if try mode is selected)"),
+                    Flag("mode", default="auto", shorthand="m", help="apply config mode"),
+                )),
+        Command("bootstrap", short="Bootstrap the etcd cluster on the specified node.",
+                args=no_args, handler="bootstrap", flags=(
+                    Flag("recover-from", help="recover etcd cluster from the snapshot"),
+                    Flag("recover-skip-hash-check", "bool", False, help="skip integrity check "
+                         "when recovering etcd (use when recovering from data directory copy)"),
+                )),
+    )
+
+
+_NOT_EMULATED = ("config", "containers", "copy", "dashboard",
+                 "disks", "events", "image", "inspect", "list", "logs",
                  "memory", "mounts", "netstat", "processes", "reset", "restart", "shutdown",
                  "stats", "support", "time", "usage", "validate", "edit", "patch", "cluster",
                  "wipe", "meta", "pcap", "cgroups", "completion", "conformance", "inject",
@@ -188,6 +218,8 @@ def _tree(client: Client) -> Command:
                          help="kube-proxy image to use"),
                 )),
     )
+    root.add(*gen_commands(client))  # gen secrets|config, kubeconfig: emulator/talos/gen.py
+    root.add(*_provision_commands())  # apply-config, bootstrap: emulator/talos/provision.py
     for name in _NOT_EMULATED:
         if root.find_next(name) is None:
             root.add(Command(name, short="(not emulated by the lab)"))

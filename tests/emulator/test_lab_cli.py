@@ -188,16 +188,19 @@ def test_malformed_profiles(tmp_path: Path) -> None:
     assert not (d / "lab.json").exists() and processes_using(d) == []
 
 
+KNOWN = ("api_unreachable, boot_failure, bootstrap_fails, change_attachment_fails, "
+         "change_not_approved, change_outside_window, clone_fails, cordoned, crashloop_pod, "
+         "drain_blocked, etcd_member_down, extension_missing, flux_not_ready, "
+         "image_download_fails, image_pull_failure, maintenance_stuck, never_ready, node_down, "
+         "slow_etcd_catchup, slow_etcd_member, snapshot_hash_mismatch, stale_etcd_member, "
+         "template_vmid_taken, velero_backup_fails, vm_wont_stop")
+
+
 @pytest.mark.parametrize(("text", "problem"), [
     ("kind: cordoned\n", "a faults file must be a YAML list of {kind: ..., node: ...}"),
     ("- [\n", "not valid YAML"),
     ("- node: w1\n", "[0]: each fault needs a 'kind'"),
-    ("- kind: cordoned\n- kind: nope\n", "[1]: unknown fault 'nope' (known: api_unreachable, "
-     "boot_failure, change_attachment_fails, change_not_approved, change_outside_window, "
-     "cordoned, crashloop_pod, drain_blocked, etcd_member_down, "
-     "extension_missing, flux_not_ready, image_download_fails, image_pull_failure, never_ready, "
-     "node_down, slow_etcd_catchup, slow_etcd_member, snapshot_hash_mismatch, "
-     "stale_etcd_member, template_vmid_taken, velero_backup_fails)"),
+    ("- kind: cordoned\n- kind: nope\n", f"[1]: unknown fault 'nope' (known: {KNOWN})"),
     ("- kind: cordoned\n  node: w9\n", "[0]: fault cordoned: unknown node 'w9' (lab nodes: "
      "cp1, cp2, cp3, w1, w2, w3)"),
     ("- kind: extension_missing\n", "[0]: fault extension_missing: parameter 'extension' is "
@@ -219,13 +222,7 @@ def test_bad_faults_at_run_time(tmp_path: Path, labs: list[Path]) -> None:
     labs.append(d)
     assert emulator_cli("up", "--dir", str(d)).returncode == 0
     cases = {
-        ("nope",): "unknown fault 'nope' (known: api_unreachable, boot_failure, "
-                       "change_attachment_fails, change_not_approved, change_outside_window, "
-                       "cordoned, "
-                   "crashloop_pod, drain_blocked, etcd_member_down, extension_missing, "
-                   "flux_not_ready, image_download_fails, image_pull_failure, never_ready, "
-                   "node_down, slow_etcd_catchup, slow_etcd_member, snapshot_hash_mismatch, "
-                   "stale_etcd_member, template_vmid_taken, velero_backup_fails)",
+        ("nope",): f"unknown fault 'nope' (known: {KNOWN})",
         ("cordoned", "--node", "w9"): "fault cordoned: unknown node 'w9' (lab nodes: cp1, cp2, "
                                       "cp3, w1, w2, w3)",
         ("extension_missing",): "fault extension_missing: parameter 'extension' is required",

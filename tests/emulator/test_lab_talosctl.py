@@ -460,7 +460,7 @@ def test_read_boot_id_single_node(lab: Lab, ip: dict[str, str]) -> None:
 
 # ---- what is not emulated ------------------------------------------------------------------
 @pytest.mark.parametrize("argv", [["dashboard"], ["etcd", "defrag"], ["logs", "kubelet"],
-                                  ["apply-config", "-f", "x.yaml"]])
+                                  ["reset"]])
 def test_not_emulated_fails_loudly(lab: Lab, ip: dict[str, str], argv: list[str]) -> None:
     done = talosctl(lab, *argv, "-n", ip["cp1"])
     assert (done.returncode, done.stdout) == (1, "")
