@@ -111,6 +111,9 @@ RESOURCES: tuple[ResourceType, ...] = (
     ResourceType("kustomize.toolkit.fluxcd.io", "v1", "Kustomization", "kustomizations",
                  "kustomization", True, ("ks",), subresources=(_status("Kustomization"),),
                  custom=True),
+    ResourceType("source.toolkit.fluxcd.io", "v1", "GitRepository", "gitrepositories",
+                 "gitrepository", True, ("gitrepo",), subresources=(_status("GitRepository"),),
+                 custom=True),
     ResourceType("helm.toolkit.fluxcd.io", "v2", "HelmRelease", "helmreleases", "helmrelease",
                  True, ("hr",), subresources=(_status("HelmRelease"),), custom=True),
 )

@@ -96,6 +96,10 @@ def main(argv: list[str] | None = None) -> int:
     if any(a in ("--insecure", "-i") or a.startswith("--insecure=") for a in argv):
         # the maintenance client dials the nodes themselves (WithClientMaintenance): -n, not -e
         targets = [n for ns in flags.get("--nodes") or [] for n in ns.split(",") if n]
+    if _first_word(argv) == "gen":
+        # `gen` is a local command (cmd/talosctl/cmd/mgmt/gen: no client, no endpoint): it
+        # works with every node down, so the lab answers it on its own address
+        targets = []
     if not targets:
         # no endpoints: the lab still answers what needs no server (version --client, help,
         # flag errors) and says "failed to determine endpoints" for the rest, as talosctl does
@@ -128,6 +132,20 @@ def main(argv: list[str] | None = None) -> int:
             continue
         return code
     return _fail(last_error)
+
+
+def _first_word(argv: list[str]) -> str | None:
+    """The command's first word (global flags and their values skipped)."""
+    i = 0
+    while i < len(argv):
+        a = argv[i]
+        if a.startswith("-"):
+            if a in _VALUE_FLAGS and "=" not in a:
+                i += 1
+            i += 1
+            continue
+        return a
+    return None
 
 
 def _post(host: str, body: bytes) -> BinaryIO:
