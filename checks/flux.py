@@ -19,7 +19,8 @@ def _subject(obj: FluxObject) -> str:
 
 
 def _cli_kind(obj: FluxObject) -> str:
-    return obj.kind.lower()
+    """The flux CLI's words for the kind (`flux resume source git NAME`)."""
+    return "source git" if obj.kind == "GitRepository" else obj.kind.lower()
 
 
 def _unreadable(check: str, snapshot: ClusterSnapshot) -> list[Finding]:
@@ -39,7 +40,7 @@ def _unreadable(check: str, snapshot: ClusterSnapshot) -> list[Finding]:
 
 
 def check_flux_ready(snapshot: ClusterSnapshot, expectation: Expectation) -> list[Finding]:
-    """Every Kustomization and HelmRelease that is not suspended is Ready=True."""
+    """Every GitRepository, Kustomization and HelmRelease that is not suspended is Ready=True."""
     if not expectation.flux_enabled:
         return []
     if findings := _unreadable(READY, snapshot):

@@ -25,6 +25,7 @@ from kubernetes.client.exceptions import ApiException
 from drivers.errors import KubeError
 
 FLUX = (
+    ("source.toolkit.fluxcd.io", "v1", "gitrepositories", "GitRepository"),
     ("kustomize.toolkit.fluxcd.io", "v1", "kustomizations", "Kustomization"),
     ("helm.toolkit.fluxcd.io", "v2", "helmreleases", "HelmRelease"),
 )
@@ -35,6 +36,19 @@ class Kube:
     """API access for one cluster. `read_only` refuses writes (the health gate)."""
 
     def __init__(self, kubeconfig: Path, *, timeout: float = 15.0, read_only: bool = False) -> None:
+        self.kubeconfig = kubeconfig
+        self.timeout = timeout
+        self.read_only = read_only
+        self.requests = 0
+        self._load(kubeconfig)
+
+    def reload(self) -> None:
+        """Read the kubeconfig again (a rebuilt cluster's credentials)."""
+        old = self.api
+        self._load(self.kubeconfig)
+        old.close()  # type: ignore[no-untyped-call]
+
+    def _load(self, kubeconfig: Path) -> None:
         if not kubeconfig.exists():
             raise KubeError(f"kubeconfig {kubeconfig} does not exist")
         cfg = client.Configuration()
@@ -46,9 +60,6 @@ class Kube:
             raise KubeError(f"kubeconfig {kubeconfig}: {e}") from None
         cfg.retries = 0  # waiting is the caller's job (wait_until), not urllib3's
         self.api = client.ApiClient(cfg)
-        self.timeout = timeout
-        self.read_only = read_only
-        self.requests = 0
         self.server = cfg.host
 
     # ---- plumbing -----------------------------------------------------------------------------
@@ -225,6 +236,23 @@ class Kube:
             f"get backup {namespace}/{name}",
             f"/apis/{group}/{version}/namespaces/{namespace}/{plural}/{name}",
         )
+
+    # ---- ConfigMaps (the rebuild's proof that etcd was recovered) ----------------------------
+    def get_configmap(self, namespace: str, name: str) -> dict[str, Any] | None:
+        return self._get_or_none(
+            f"get configmap {namespace}/{name}",
+            f"/api/v1/namespaces/{namespace}/configmaps/{name}",
+        )
+
+    def create_configmap(self, namespace: str, body: dict[str, Any]) -> dict[str, Any]:
+        self._write("create configmap")
+        result: dict[str, Any] = self._do(
+            f"create configmap {namespace}/{body['metadata']['name']}",
+            "POST",
+            f"/api/v1/namespaces/{namespace}/configmaps",
+            body=body,
+        )
+        return result
 
     # ---- Leases (the cluster lock) ---------------------------------------------------------
     @staticmethod

@@ -126,6 +126,7 @@ class ClusterLock:
         self.renew_errors: list[str] = []
         self.renewals = 0
         self.lost: str | None = None  # why the lock is no longer ours (taken over, deleted)
+        self.paused: str | None = None  # why renewals stop for a while (the cluster is rebuilt)
 
     def _body(self, acquired: float, rv: str | None = None, transitions: int = 0) -> dict[str, Any]:
         meta: dict[str, Any] = {
@@ -220,6 +221,8 @@ class ClusterLock:
 
         def loop() -> None:
             while not self._stop.wait(interval):
+                if self.paused is not None:
+                    continue
                 try:
                     self.renew()
                 except DriverError as e:  # keep trying; the report shows it
@@ -229,6 +232,25 @@ class ClusterLock:
 
         self._thread = threading.Thread(target=loop, name="cluster-lock-renewal", daemon=True)
         self._thread.start()
+
+    def pause(self, why: str) -> None:
+        """Stop renewing while the cluster that holds the Lease is torn down (the template
+        rebuild): there is no API to renew it in. The run record still says who runs."""
+        self.paused = why
+
+    def carry_over(self) -> str:
+        """The rebuilt cluster answers: hold the lock there. A recovered etcd brings this
+        session's Lease back (renewed); a new cluster has none (created); a Lease of another
+        holder means someone else got in (lost)."""
+        lease = self.kube.get_lease(NAMESPACE, LEASE_NAME)
+        if lease is None:
+            self.kube.create_lease(NAMESPACE, self._body(self.clock()))
+            how = "taken in the rebuilt cluster"
+        else:
+            self.renew()
+            how = "found in the recovered etcd and renewed"
+        self.paused = None
+        return how
 
     def release(self) -> bool:
         """Stop renewing and delete the lease if we still hold it; True when it was deleted."""

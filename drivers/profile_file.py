@@ -95,7 +95,13 @@ def _set(doc: CommentedMap, dotted: str, value: Any, path: Path) -> None:
     last = keys[-1]
     old = node.get(last)
     if isinstance(old, CommentedSeq) and isinstance(value, (list, tuple)):
-        old[:] = list(value)  # the list keeps its style (flow or block) and its comments
+        # the list keeps its style (flow or block) and its comments; what follows its last item
+        # (a blank line, the next section's comment) is attached to that item: it moves to the
+        # new last one
+        tail = old.ca.items.pop(len(old) - 1, None) if len(old) else None
+        old[:] = list(value)
+        if tail is not None and len(old):
+            old.ca.items[len(old) - 1] = tail
     else:
         node[last] = value
 

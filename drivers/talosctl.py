@@ -375,3 +375,72 @@ class Talosctl:
 
     def etcd_forfeit_leadership(self, node: str) -> Completed:
         return self.run(["etcd", "forfeit-leadership"], [node])
+
+    # ---- a cluster built anew (the template rebuild) -------------------------------------
+    def through(self, endpoints: Sequence[str], talosconfig: Path | None = None) -> Talosctl:
+        """The same client, talking through other endpoints (none: a local command such as
+        `gen`) or with another talosconfig (a rebuilt cluster's)."""
+        return Talosctl(
+            self.binary,
+            talosconfig or self.talosconfig,
+            endpoints,
+            self.runner,
+            read_only=self.read_only,
+            timeout=self.timeout,
+            names=self.names,
+        )
+
+    def services(self, nodes: Sequence[str]) -> PerNode:
+        """`talosctl service` per node: node -> rows {SERVICE, STATE, HEALTH, ...}."""
+        return self._table(["service"], nodes, ("SERVICE", "STATE", "HEALTH"))
+
+    def gen_secrets(self, dest: Path) -> Completed:
+        """`talosctl gen secrets -o <dest>` (a local command: no endpoint)."""
+        return self.through([]).run(["gen", "secrets", "-o", str(dest)])
+
+    def gen_config(
+        self,
+        cluster: str,
+        endpoint: str,
+        secrets: Path,
+        installer: str,
+        kubernetes: str,
+        out: Path,
+        patches: Sequence[Path] = (),
+    ) -> Completed:
+        """`talosctl gen config <cluster> <endpoint> --with-secrets ... -o <out> --force`: the
+        machine configs (controlplane.yaml, worker.yaml) and a talosconfig, local files."""
+        args = [
+            "gen",
+            "config",
+            cluster,
+            endpoint,
+            "--with-secrets",
+            str(secrets),
+            "--install-image",
+            installer,
+            "--kubernetes-version",
+            kubernetes,
+            "-o",
+            str(out),
+            "--force",
+        ]
+        for patch in patches:
+            args += ["--config-patch", f"@{patch}"]
+        return self.through([]).run(args)
+
+    def apply_config_insecure(self, address: str, config: Path, timeout: float) -> Completed:
+        """`talosctl apply-config --insecure -n <address> --file <config>`: one machine in
+        maintenance mode (with several nodes only the first is configured: talos#11773)."""
+        return self.run(
+            ["apply-config", "--insecure", "--file", str(config)], [address], timeout=timeout
+        )
+
+    def bootstrap(self, node: str, recover_from: Path | None, timeout: float) -> Completed:
+        """`talosctl bootstrap [--recover-from=<snapshot>] -n <node> -e <node>`."""
+        args = ["bootstrap"] + ([f"--recover-from={recover_from}"] if recover_from else [])
+        return self.through([node]).run(args, [node], timeout=timeout)
+
+    def kubeconfig(self, node: str, dest: Path) -> Completed:
+        """`talosctl kubeconfig <dest> --force -n <node>`: the admin kubeconfig, overwritten."""
+        return self.run(["kubeconfig", str(dest), "--force"], [node])

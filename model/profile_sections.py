@@ -116,9 +116,30 @@ class Backups(Frozen):
 
 
 class Flux(Frozen):
-    """Whether the cluster is managed by Flux (its Kustomizations/HelmReleases must be Ready)."""
+    """Whether the cluster is managed by Flux (its Kustomizations/HelmReleases must be Ready),
+    and where a rebuilt cluster is bootstrapped from (`flux bootstrap git --url --path
+    --branch`; the rebuild's Flux phase needs `url` and `path`)."""
 
     enabled: bool = False
+    cli: str = "flux"
+    url: str | None = None  # ssh://git@host/org/repo.git or https://...
+    path: str | None = None  # the cluster's directory in the repository, e.g. clusters/home
+    branch: str = "main"
+    private_key_file: Path | None = None
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("ssh://", "https://", "http://")):
+            raise ValueError(
+                f"{value!r} is not an ssh://, https:// or http:// URL (flux bootstrap git)"
+            )
+        return value
+
+    @field_validator("private_key_file")
+    @classmethod
+    def _key(cls, value: Path | None, info: ValidationInfo) -> Path | None:
+        return None if value is None else resolve_path(value, info)
 
 
 class Health(Frozen):
@@ -197,11 +218,21 @@ class Rebuild(Frozen):
 
     restore_etcd: bool = False
     secrets: Path | None = None
+    keep_old_template: bool = True  # the way back: kept and protected unless this says False
+    shutdown_timeout: Duration = 60.0  # PVE's graceful shutdown of each old VM (its default)
+    workdir: Path = Field(
+        default=Path("rebuild"), validate_default=True
+    )  # generated machine configs and, without secrets, the new bundle
 
     @field_validator("secrets")
     @classmethod
     def _secrets(cls, value: Path | None, info: ValidationInfo) -> Path | None:
         return None if value is None else resolve_path(value, info)
+
+    @field_validator("workdir")
+    @classmethod
+    def _workdir(cls, value: Path, info: ValidationInfo) -> Path:
+        return resolve_path(value, info)
 
 
 class Lab(BaseModel):

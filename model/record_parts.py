@@ -198,3 +198,61 @@ class RollbackNote:
             out["finished"] = stamp(self.finished)
             out["verified"] = list(self.verified)
         return out
+
+
+@dataclass(frozen=True)
+class KeptVm:
+    """A node's VM as it was before the teardown: what its clone gets back (the MAC of net0,
+    the cloud-init network) and what proves the right VM is destroyed (VMID, name)."""
+
+    vmid: int
+    name: str
+    role: str
+    address: str
+    config: Mapping[str, str]  # net0, ipconfig0, nameserver, searchdomain as PVE wrote them
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "vmid": self.vmid,
+            "name": self.name,
+            "role": self.role,
+            "address": self.address,
+            "config": dict(self.config),
+        }
+
+
+@dataclass(frozen=True)
+class RebuildProgress:
+    """How far a template rebuild got: the template's boot proof (the teardown waits for it),
+    the VMs as they were, the VMIDs stopped and destroyed, the clones, the nodes configured,
+    the bootstrap, the profile change and its commit. A rerun reads it to resume."""
+
+    template_proof: str | None = None
+    vms: tuple[KeptVm, ...] = ()
+    stopped: tuple[int, ...] = ()
+    destroyed: tuple[int, ...] = ()
+    cloned: tuple[int, ...] = ()
+    configured: tuple[str, ...] = ()
+    bootstrapped: datetime | None = None
+    profile_commit: str | None = None
+
+    @property
+    def torn_down(self) -> bool:
+        """Some VM of the old cluster was stopped or destroyed: there is no going back by a
+        rerun of the preflight."""
+        return bool(self.stopped or self.destroyed)
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "template_proof": self.template_proof,
+            "vms": [v.to_dict() for v in self.vms],
+            "stopped": list(self.stopped),
+            "destroyed": list(self.destroyed),
+            "cloned": list(self.cloned),
+            "configured": list(self.configured),
+        }
+        if self.bootstrapped is not None:
+            out["bootstrapped"] = stamp(self.bootstrapped)
+        if self.profile_commit is not None:
+            out["profile_commit"] = self.profile_commit
+        return out

@@ -12,10 +12,12 @@ from typing import Any
 from model.record_parts import (
     EtcdBackup,
     HopStart,
+    KeptVm,
     KubeChange,
     LockSession,
     NodeChange,
     PlannedHop,
+    RebuildProgress,
     RollbackNote,
     VeleroBackup,
     Versions,
@@ -176,6 +178,45 @@ class _Reader:
             tuple(m.get("verified") or ()),
         )
 
+    def rebuild(self, value: Any) -> RebuildProgress:
+        m = self.mapping(value, "rebuild")
+        vms = []
+        for i, v in enumerate(self.seq(m.get("vms") or [], "rebuild.vms")):
+            where = f"rebuild.vms[{i}]"
+            vm = self.mapping(v, where)
+            vms.append(
+                KeptVm(
+                    self.parse(int, self.get(vm, "vmid", f"{where}."), f"{where}.vmid"),
+                    str(self.get(vm, "name", f"{where}.")),
+                    str(self.get(vm, "role", f"{where}.")),
+                    str(self.get(vm, "address", f"{where}.")),
+                    {
+                        str(k): str(x)
+                        for k, x in self.mapping(vm.get("config") or {}, f"{where}.config").items()
+                    },
+                )
+            )
+
+        def ids(key: str) -> tuple[int, ...]:
+            return tuple(
+                self.parse(int, x, f"rebuild.{key}[{i}]")
+                for i, x in enumerate(self.seq(m.get(key) or [], f"rebuild.{key}"))
+            )
+
+        boot = m.get("bootstrapped")
+        proof = m.get("template_proof")
+        commit = m.get("profile_commit")
+        return RebuildProgress(
+            None if proof is None else str(proof),
+            tuple(vms),
+            ids("stopped"),
+            ids("destroyed"),
+            ids("cloned"),
+            tuple(str(n) for n in self.seq(m.get("configured") or [], "rebuild.configured")),
+            self.time(boot, "rebuild.bootstrapped") if boot else None,
+            None if commit is None else str(commit),
+        )
+
     def record(self, data: Any) -> RunRecord:
         d = self.mapping(data, "the record")
         for key in ("run_id", "cluster", "nodes"):
@@ -238,4 +279,5 @@ class _Reader:
                 str(k): self.hop_start(h, f"hop_starts.{k}")
                 for k, h in self.mapping(d.get("hop_starts") or {}, "hop_starts").items()
             },
+            rebuild=self.rebuild(d["rebuild"]) if d.get("rebuild") else None,
         )

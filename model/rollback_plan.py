@@ -46,6 +46,15 @@ def plan_from_record(
         raise PlanError(
             f"run record {rec.run_id}: not an upgrade's record (no versions to go back to)"
         )
+    if rec.rebuild is not None and rec.rebuild.torn_down:
+        vms = ", ".join(str(v) for v in rec.rebuild.destroyed or rec.rebuild.stopped)
+        raise PlanError(
+            f"run record {rec.run_id} is a template rebuild that stopped or destroyed the "
+            f"cluster's VMs ({vms}): the rollback runbook moves Talos versions on running "
+            "nodes and cannot undo it; "
+            "the way back is the old template and the pre-rebuild etcd snapshot named in the "
+            "record (the rebuild's own rollback is not built yet)"
+        )
     hops: list[TalosHop | KubeHop] = []
     for i, raw in reversed(list(enumerate(rec.planned, 1))):
         back = f"undo hop {i} ({raw.source} -> {raw.to})"

@@ -11,7 +11,7 @@ they started, whatever the format their writer used.
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -20,10 +20,12 @@ from model.record_parts import (
     TIME_FORMATS,
     EtcdBackup,
     HopStart,
+    KeptVm,
     KubeChange,
     LockSession,
     NodeChange,
     PlannedHop,
+    RebuildProgress,
     RollbackNote,
     VeleroBackup,
     Versions,
@@ -34,10 +36,12 @@ from model.versions import TalosVersion
 __all__ = [
     "EtcdBackup",
     "HopStart",
+    "KeptVm",
     "KubeChange",
     "LockSession",
     "NodeChange",
     "PlannedHop",
+    "RebuildProgress",
     "RecordError",
     "RollbackNote",
     "RunRecord",
@@ -99,6 +103,7 @@ class RunRecord:
     finished: datetime | None = None
     rollback: RollbackNote | None = None
     hop_starts: Mapping[str, HopStart] = field(default_factory=dict)
+    rebuild: RebuildProgress | None = None  # a template rebuild's progress
 
     @classmethod
     def new_upgrade(
@@ -126,7 +131,8 @@ class RunRecord:
 
     @property
     def changed_anything(self) -> bool:
-        return bool(self.nodes) or bool(self.kube_changes)
+        torn = self.rebuild is not None and self.rebuild.torn_down
+        return bool(self.nodes) or bool(self.kube_changes) or torn
 
     @property
     def undoable(self) -> bool:
@@ -196,6 +202,10 @@ class RunRecord:
         )
         return replace(self, sessions=(*self.sessions[:-1], last))
 
+    def with_rebuild(self, change: Callable[[RebuildProgress], RebuildProgress]) -> RunRecord:
+        """The rebuild's progress changed by `change` (a fresh one the first time)."""
+        return replace(self, rebuild=change(self.rebuild or RebuildProgress()))
+
     def with_verified(self, verified: Mapping[str, bool]) -> RunRecord:
         return replace(self, verified=dict(verified))
 
@@ -243,6 +253,8 @@ class RunRecord:
             out["hop_starts"] = {k: h.to_dict() for k, h in self.hop_starts.items()}
         if self.rollback is not None:
             out["rollback"] = self.rollback.to_dict()
+        if self.rebuild is not None:
+            out["rebuild"] = self.rebuild.to_dict()
         return out
 
     @classmethod

@@ -9,6 +9,8 @@ destroyed (the template itself is never booted)."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import allure
 import pytest
 
@@ -69,3 +71,4 @@ def test_template_boots_the_target(run: Run, pve: Pve, rebuild_plan: RebuildPlan
     image = target_image(run, rebuild_plan)
     proof = prove_template_boots(run, pve, rebuild_plan, proxmox_of(run.profile), image)
     allure.attach(proof, "boot proof", allure.attachment_type.TEXT)
+    run.record.apply(lambda r: r.with_rebuild(lambda p: replace(p, template_proof=proof)))

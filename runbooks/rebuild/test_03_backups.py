@@ -13,9 +13,35 @@ import pytest
 
 from fixtures.procedures.backups import take_etcd_snapshot
 from fixtures.procedures.proofs import attach_snapshot
-from fixtures.procedures.run import Run
+from fixtures.procedures.run import Run, already_done, not_applicable
+from fixtures.rebuild import MARKER, marker_body
 from model.plan import UpgradePlan
+from model.rebuild import RebuildPlan
 from model.state_record import describe_state
+
+
+@pytest.mark.mutating
+def test_restore_marker_written(run: Run, rebuild_plan: RebuildPlan) -> None:
+    """With an etcd recovery asked for: a ConfigMap naming this run, written before the
+    snapshot; the verify phase proves it came back"""
+    if not rebuild_plan.restore_etcd:
+        not_applicable("etcd is bootstrapped empty (rebuild.restore_etcd is false)")
+        return
+    run_id = run.record.current.run_id
+    have = run.kube.get_configmap(*MARKER)
+    if have is not None and (have.get("data") or {}).get("run") == run_id:
+        already_done(f"configmap {'/'.join(MARKER)} names {run_id}")
+        return
+    run.before_change()
+    body = marker_body(run_id)
+    if have is None:
+        run.kube.create_configmap(MARKER[0], body)
+    else:
+        raise AssertionError(
+            f"configmap {'/'.join(MARKER)} exists from run {(have.get('data') or {}).get('run')}"
+            ": delete it (kubectl -n default delete configmap talos-runbooks-rebuild) and rerun"
+        )
+    allure.attach(str(body), "restore marker", allure.attachment_type.TEXT)
 
 
 @pytest.mark.mutating
@@ -40,12 +66,3 @@ def test_cluster_state_recorded(run: Run, plan: UpgradePlan) -> None:
     path.write_text(text)
     allure.attach(str(path), "state file", allure.attachment_type.TEXT)
     assert snap.node(plan.nodes.primary.name) is not None, "the primary was not observed"
-
-
-def test_rebuild_phases_after_the_template() -> None:
-    """Phases 4-8 (teardown, redeploy, verify, Flux, record) are not built yet: the cluster
-    is untouched"""
-    pytest.skip(
-        "not built yet (issue 12): phases 4-8 (teardown, redeploy, verify, Flux, record); this "
-        "run built and proved the template, took the backups, changed no node"
-    )

@@ -49,6 +49,22 @@ def test_only_the_changed_values_move(profile: Path) -> None:
     assert rewrite(profile, {"talos.version": "v1.12.4"}) == ""  # no change, no write
 
 
+def test_a_block_list_that_grows_keeps_the_comment_that_follows_it(tmp_path: Path) -> None:
+    # ruamel attaches what follows a block list (blank line, the next section's comment) to its
+    # last item: found on the lab's generated profile, whose `nodes:` comment went missing
+    path = tmp_path / "p.yaml"
+    text = (REPO / "clusters" / "lab.yaml").read_text().replace(
+        "    extensions: [siderolabs/iscsi-tools, siderolabs/qemu-guest-agent]\n",
+        "    extensions:\n    - siderolabs/iscsi-tools\n    - siderolabs/qemu-guest-agent\n\n"
+        "# Nodes: where they run\n")
+    path.write_text(text)
+    rewrite(path, {"talos.factory.extensions": ["siderolabs/iscsi-tools",
+                                                "siderolabs/qemu-guest-agent",
+                                                "siderolabs/util-linux-tools"]})
+    assert ("    - siderolabs/util-linux-tools\n\n# Nodes: where they run\nnodes:\n"
+            in path.read_text())
+
+
 def test_an_invalid_result_is_refused_and_nothing_written(profile: Path) -> None:
     before = profile.read_text()
     with pytest.raises(ProfileFileError, match="the change would make the profile invalid: .*"

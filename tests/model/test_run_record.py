@@ -128,3 +128,26 @@ def test_other_slot_is_what_the_node_left_when_it_came_back_on_the_target() -> N
     assert rec.other_slot("w1", T("v1.9.4")) == T("v1.9.2")
     assert rec.other_slot("w2", T("v1.9.2")) is None  # fell back: its other slot is the new one
     assert rec.other_slot("w3", T("v1.9.2")) is None
+
+
+def test_a_rebuilds_progress_goes_to_json_and_back_and_makes_it_undoable() -> None:
+    from dataclasses import replace
+
+    from model.run_record import KeptVm
+
+    kept = KeptVm(301, "w1", "worker", "10.0.0.21",
+                  {"net0": "virtio=BC:24:11:00:01:2D,bridge=vmbr0", "ipconfig0": "ip=10.0.0.21/24"})
+    rec = _upgrade().with_rebuild(lambda p: replace(p, template_proof="clone 9199: ok"))
+    assert rec.rebuild is not None and not rec.rebuild.torn_down and not rec.undoable
+    rec = rec.with_rebuild(lambda p: replace(p, vms=(kept,), stopped=(301,)))
+    assert rec.undoable  # a stopped VM: the cluster changed
+    rec = rec.with_rebuild(lambda p: replace(
+        p, destroyed=(301,), cloned=(301,), configured=("w1",),
+        bootstrapped=parse_time("2026-12-07T11:09:00Z"), profile_commit="abc123"))
+    again = RunRecord.from_dict(json.loads(json.dumps(rec.to_dict())), "r.json")
+    assert again == rec
+    assert rec.to_dict()["rebuild"]["vms"][0]["config"]["net0"].startswith("virtio=BC:24:11")
+    bad = rec.to_dict()
+    bad["rebuild"]["stopped"] = ["x"]
+    with pytest.raises(RecordError, match=r"r.json: rebuild.stopped\[0\]: invalid literal"):
+        RunRecord.from_dict(bad, "r.json")

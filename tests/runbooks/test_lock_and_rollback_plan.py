@@ -162,3 +162,32 @@ def test_explicit_rollback_goes_kubernetes_first_and_refuses_going_up() -> None:
     with pytest.raises(PlanError, match="is not a rollback: use the in_place runbook"):
         plan_explicit(t("v1.9.2"), k("1.32.0"), t("v1.9.4"), k("1.32.0"), ORDER, "f", SCHEMATIC,
                       Catalog.load())
+
+
+def test_rollback_refuses_a_rebuild_that_tore_the_cluster_down(tmp_path: Path) -> None:
+    from dataclasses import replace
+
+    rec = _record(tmp_path, SINGLE, {}).with_rebuild(lambda p: replace(p, destroyed=(301, 302)))
+    with pytest.raises(PlanError, match=r"is a template rebuild that stopped or destroyed the "
+                                        r"cluster's VMs \(301, 302\): the rollback runbook"):
+        plan_from_record(rec, ORDER, "f", SCHEMATIC, Catalog.load())
+
+
+def test_the_lock_pauses_while_the_cluster_is_rebuilt_and_is_carried_over() -> None:
+    leases = FakeLeases()
+    lock = ClusterLock(leases, Holder.me("rebuild", ""), clock=lambda: NOW)  # type: ignore[arg-type]
+    lock.acquire()
+    lock.pause("torn down")
+    leases.lease = None  # a new cluster: no Lease
+    assert lock.carry_over() == "taken in the rebuilt cluster" and lock.paused is None
+    assert lock.carry_over() == "found in the recovered etcd and renewed"
+    other = Holder.me("in_place", "")
+    leases.lease["spec"]["holderIdentity"] = replace_user(other)  # type: ignore[index]
+    with pytest.raises(LockHeld, match="taken over by"):
+        lock.carry_over()
+
+
+def replace_user(holder: Holder) -> str:
+    from dataclasses import replace
+
+    return replace(holder, user="mallory").identity()

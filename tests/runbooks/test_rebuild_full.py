@@ -1,0 +1,126 @@
+"""The whole rebuild runbook on the lab (issue 12's done-when): template, backups, teardown,
+redeploy with the old MACs, bootstrap (or an etcd recovery that brings a pre-rebuild object
+back), verify, Flux, the profile committed; and where each destructive-phase fault stops it."""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from model.profile import load_profile
+from model.schematic import schematic_id
+from tests.runbooks.runbook_run import run_runbook
+from tests.runbooks.test_rebuild_template import CLIENT, TARGET, THREE, _pve, _vms
+
+pytestmark = pytest.mark.lab
+
+NODE_VMIDS = {201: "cp1", 202: "cp2", 203: "cp3", 301: "w1", 302: "w2", 303: "w3"}
+
+
+def _macs(lab: Any) -> dict[int, str]:
+    pve = _pve(lab)
+    return {vmid: str(pve.config(vmid)["net0"]) for vmid in NODE_VMIDS}
+
+
+def _git(lab: Any, *args: str) -> str:
+    return subprocess.run(["git", "-C", str(lab.profile.parent), *args], capture_output=True,
+                          text=True, check=True).stdout
+
+
+def test_the_cluster_is_rebuilt_on_the_target_with_its_profile_committed(
+        make_lab: Callable[..., Any], tmp_path: Path) -> None:
+    lab = make_lab(lab=CLIENT)
+    nets = _macs(lab)
+    text_before = lab.profile.read_text()
+    result = run_runbook(lab, tmp_path, *TARGET, runbook="rebuild", timeout=900)
+    assert result.exit_code == 0, f"{result.failed}\n{result.tail()}"
+    for step in ("test_old_vms_destroyed", "test_vms_cloned", "test_etcd_bootstrapped",
+                 "test_nodes_ready", "test_verify_everything_but_flux", "test_flux_ready",
+                 "test_profile_committed"):
+        assert result.step(step).outcome == "passed", result.step(step).text
+    status = lab.status()
+    sid = schematic_id(THREE.split(","))
+    for node in status["nodes"]:
+        assert node["talos_version"] == "v1.12.4", node
+        assert node["kubernetes"]["kubelet_version"] == "v1.35.0", node
+        assert node["schematic"] == sid, node
+        assert sorted(node["extensions"]) == sorted(THREE.split(",")), node
+    vms = _vms(_pve(lab))
+    assert vms[9100]["template"] == 1 and vms[9000]["template"] == 1  # new beside old
+    assert str(_pve(lab).config(9000).get("protection")) == "1"  # the way back, protected
+    assert _macs(lab) == nets  # the clones kept their MAC and bridge
+    profile = load_profile(lab.profile)
+    assert (str(profile.talos.version), str(profile.talos.kubernetes)) == ("v1.12.4", "1.35.0")
+    assert profile.talos.factory.schematic == sid
+    assert profile.proxmox is not None and profile.proxmox.template_vmid == 9100
+    comments = [ln for ln in text_before.splitlines() if ln.lstrip().startswith("#")]
+    after = lab.profile.read_text()
+    assert comments and all(c in after for c in comments)  # every comment kept
+    assert _git(lab, "log", "-1", "--format=%s") == (
+        "feat(talos): upgrade to Talos v1.12.4 with K8s 1.35.0\n")
+    assert _git(lab, "status", "--porcelain", "--", lab.profile.name) == ""
+
+    # the in-place rollback cannot undo a rebuild: it says so, nothing runs
+    back = run_runbook(lab, tmp_path, runbook="rollback", name="rollback")
+    assert back.exit_code == 4, back.tail()
+    assert "is a template rebuild that stopped or destroyed the cluster's VMs" in back.stderr
+
+
+def test_an_etcd_recovery_brings_back_an_object_from_before(
+        make_lab: Callable[..., Any], tmp_path: Path) -> None:
+    lab = make_lab(lab={"talosctl": "v1.10.6"})
+    secrets = lab.dir / "secrets.yaml"
+    assert secrets.is_file()
+    raw = yaml.safe_load(lab.profile.read_text())
+    raw["rebuild"] = {"restore_etcd": True, "secrets": str(secrets)}
+    lab.profile.write_text(yaml.safe_dump(raw, sort_keys=False))
+    result = run_runbook(lab, tmp_path, "--talos-version", "v1.10.6", "--k8s-version", "1.33.4",
+                         "--template-vmid", "9100", runbook="rebuild", timeout=900)
+    assert result.exit_code == 0, f"{result.failed}\n{result.tail()}"
+    assert result.step("test_restore_marker_written").outcome == "passed"
+    assert result.step("test_recovered_object_is_back").outcome == "passed"
+    for node in lab.status()["nodes"]:
+        assert node["talos_version"] == "v1.10.6", node
+
+
+@pytest.mark.parametrize(("faults", "step", "text"), [
+    pytest.param([{"kind": "vm_wont_stop", "node": "w2"}], "test_old_vms_shut_down",
+                 "w2 (VM 302) did not stop: Proxmox VE task shutdown 302 (w2)", id="vm_wont_stop"),
+    # the probe clone of phase 2 is the first clone: after 3, cp3's fails
+    pytest.param([{"kind": "clone_fails", "after": 3}], "test_vms_cloned",
+                 "the clone of cp3 (VM 203) from template 9100 failed", id="clone_fails"),
+    pytest.param([{"kind": "maintenance_stuck", "node": "cp2"}], "test_configs_applied",
+                 "did not leave maintenance mode after apply-config", id="maintenance_stuck"),
+    pytest.param([{"kind": "bootstrap_fails"}], "test_etcd_bootstrapped",
+                 "[bootstrap] talosctl bootstrap on cp1 failed", id="bootstrap_fails"),
+])
+def test_each_destructive_fault_stops_at_its_step(
+        make_lab: Callable[..., Any], tmp_path: Path, faults: list[dict[str, Any]], step: str,
+        text: str) -> None:
+    lab = make_lab(lab=CLIENT, faults=faults)
+    result = run_runbook(lab, tmp_path, *TARGET, runbook="rebuild", timeout=900)
+    assert result.exit_code == 1, result.tail()
+    assert result.failed == [step], result.tail()
+    assert text in result.step(step).text, result.step(step).text
+    vms = _vms(_pve(lab))
+    if step == "test_old_vms_shut_down":
+        message = result.step(step).text
+        assert "Nothing is destroyed yet; destroyed: none; stopped: w1 (301); untouched: w2 " \
+            "(302), w3 (303), cp2 (202), cp3 (203), cp1 (201)" in message
+        assert all(v in vms for v in NODE_VMIDS)  # nothing destroyed
+        assert vms[301]["status"] == "stopped" and vms[302]["status"] == "running"
+    elif step == "test_vms_cloned":
+        message = result.step(step).text
+        assert "clone failed: lvcreate 'pve/vm-203-cloudinit' error:" in message
+        assert "Cloned so far: cp1, cp2; the old VMs are gone" in message
+        assert 203 not in vms and vms[201]["name"] == "cp1" and vms[202]["name"] == "cp2"
+    elif step == "test_configs_applied":
+        assert "cp2 (127." in result.step(step).text  # the node and its address
+    else:
+        assert "time is not in sync yet" in result.step(step).text
+        assert "The nodes are configured and wait for it" in result.step(step).text
