@@ -252,6 +252,10 @@ def stop_dir(lab_dir: Path, timeout: float = 30.0) -> bool:
                 os.kill(pid, signal.SIGKILL)
             stopped = True
     kill_recorded(lab_dir / "etcd")  # etcd members of a lab process that died uncleanly
+    if (lab_dir / "ssh").is_dir():  # lab.ssh: its sshd, likewise
+        from emulator.proxmox.sshhost import kill_recorded as kill_sshd
+
+        kill_sshd(lab_dir / "ssh")
     files.mark_stopped(lab_dir)
     return stopped
 

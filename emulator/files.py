@@ -5,7 +5,10 @@ on the user's PATH), DIR/env (shell exports), DIR/cluster.yaml (a concrete profi
 with comments, loadable by the harness like any real cluster's; committed in DIR, a git
 repository, when git is on PATH), DIR/secrets.yaml (the lab cluster's secrets bundle, the shape
 of `talosctl gen secrets`), DIR/pve-token, DIR/change-token (the change desk's secret),
-DIR/lab.json (pid, addresses, state).
+DIR/lab.json (pid, addresses, state). With lab.ssh: DIR/ssh/ (sshd's config and keys, the
+client key and known_hosts), DIR/bin/pve-host-shell (sshd's ForceCommand), DIR/pve-bin/qm and
+DIR/pve-bin/pvesm (shims that run the command in the lab's PVE model), DIR/pve/local (the
+`local` storage's files).
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from emulator.addresses import CHANGE_PORT, CONTROL_PORT, KUBE_PORT, PVE_PORT
+from emulator.proxmox.sshhost import SSH_PORT
 
 if TYPE_CHECKING:
     from emulator.world import EmulatedCluster
@@ -100,7 +104,64 @@ def write_lab_files(world: EmulatedCluster, pid: int) -> None:
         "change": f"http://{world.plan.change}:{CHANGE_PORT}",
         "etcd_pids": world.etcd.pids() if hasattr(world.etcd, "pids") else {},
     }
+    if world.spec.ssh:
+        state["ssh"] = f"ssh://root@{world.plan.pve}:{SSH_PORT}"
+        state["sshd_pid"] = getattr(world, "sshd_pid", None)
     _atomic(d / STATE, json.dumps(state, indent=2))
+
+
+_SHIM = """#!{python} -I
+# The lab's emulated `{name}` (emulator/proxmox/shell.py), for its SSH host. Not the real tool.
+import json, os, sys, urllib.request
+
+URL = "{url}"
+
+
+def main():
+    body = json.dumps({{"argv": [os.path.basename(sys.argv[0]), *sys.argv[1:]],
+                       "cwd": os.getcwd()}}).encode()
+    req = urllib.request.Request(URL, data=body, headers={{"Content-Type": "application/json"}})
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({{}}))
+    try:
+        with opener.open(req, timeout=300) as resp:
+            out = json.loads(resp.read())
+    except OSError as e:
+        sys.stderr.write(f"{name}: the lab does not answer at {{URL}}: {{e}}\\n")
+        return 1
+    sys.stdout.write(out["stdout"])
+    sys.stderr.write(out["stderr"])
+    return int(out["code"])
+
+
+sys.exit(main())
+"""
+
+
+def write_pve_host_files(world: EmulatedCluster) -> Path:
+    """The SSH host's command side: DIR/pve-bin/{qm,pvesm} and DIR/bin/pve-host-shell (sshd's
+    ForceCommand: the client's command under `sh -c`, PATH starting with DIR/pve-bin).
+    Return the shell's path."""
+    d = world.dir.resolve()
+    (d / "bin").mkdir(parents=True, exist_ok=True)
+    (d / "pve-bin").mkdir(parents=True, exist_ok=True)
+    url = f"http://{world.plan.control}:{CONTROL_PORT}/pve-shell"
+    for name in ("qm", "pvesm"):
+        _atomic(d / "pve-bin" / name, _SHIM.format(python=sys.executable, name=name, url=url),
+                0o755)
+    shell = (
+        "#!/bin/sh\n"
+        "# The lab's PVE host shell (sshd ForceCommand, emulator/proxmox/sshhost.py): runs the\n"
+        "# client's command with the lab's qm and pvesm first on PATH.\n"
+        f'PATH="{d / "pve-bin"}:/usr/bin:/bin"\n'
+        "export PATH\n"
+        'if [ -z "$SSH_ORIGINAL_COMMAND" ]; then\n'
+        '    echo "not emulated: an interactive shell on the lab\'s PVE host" >&2\n'
+        "    exit 1\n"
+        "fi\n"
+        'exec /bin/sh -c "$SSH_ORIGINAL_COMMAND"\n'
+    )
+    _atomic(d / "bin" / "pve-host-shell", shell, 0o755)
+    return d / "bin" / "pve-host-shell"
 
 
 def _profile_text(world: EmulatedCluster, d: Path) -> str:
@@ -122,6 +183,10 @@ def _profile_text(world: EmulatedCluster, d: Path) -> str:
         raw["proxmox"]["api"] = f"http://{world.plan.pve}:{PVE_PORT}"
         raw["proxmox"]["token"] = {"file": str(d / "pve-token")}
         raw["proxmox"]["probe"] = {"vmid": 9199, "address": world.plan.probe, "prefix": 8}
+        if world.spec.ssh:
+            raw["proxmox"]["ssh"] = {"host": world.plan.pve, "port": SSH_PORT, "user": "root",
+                                     "key": {"file": str(d / "ssh" / "id_ed25519")},
+                                     "known_hosts": str(d / "ssh" / "known_hosts")}
     if isinstance(raw.get("change"), dict):
         raw["change"]["url"] = f"http://{world.plan.change}:{CHANGE_PORT}"
         raw["change"]["credentials"] = {"file": str(d / "change-token")}
@@ -148,7 +213,8 @@ _SECTION_NOTES = {
     "upgrade": "The upgrade to run: targets and timeouts.",
     "backups": "Backups: Velero and the directory for etcd snapshots.",
     "flux": "Flux (GitOps) objects the lab seeds.",
-    "proxmox": "Proxmox VE: the lab's emulated PVE API, its token file and the probe slot.",
+    "proxmox": ("Proxmox VE: the lab's emulated PVE API, its token file, the probe slot and "
+                "(lab.ssh) its SSH host."),
     "change": "Change management: the lab's change desk and its credentials.",
     "rebuild": "The template-based rebuild: the secrets bundle keeps the cluster's identity.",
 }

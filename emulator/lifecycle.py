@@ -386,18 +386,10 @@ def vm_destroyed(world: EmulatedCluster, node: NodeState) -> None:
     world.spawn(_after_power_loss(world, node, destroy=True))
 
 
-def _vm_lock(world: EmulatedCluster) -> asyncio.Lock:
-    lock: asyncio.Lock | None = getattr(world, "_vm_lock", None)
-    if lock is None:
-        lock = asyncio.Lock()
-        world._vm_lock = lock  # type: ignore[attr-defined]
-    return lock
-
-
 async def _after_power_loss(world: EmulatedCluster, node: NodeState, destroy: bool) -> None:
     from emulator.etcd import EtcdError
 
-    async with _vm_lock(world):
+    async with world.lock("vm"):
         if node.is_control_plane:
             try:
                 member = world.etcd.member(node.name)

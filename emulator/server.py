@@ -81,6 +81,9 @@ class LabServer:
                                  fetch=world.fetch_for_pve)
         if self.spec.pve_import and "import" not in world.pve.storage_content_types("local"):
             world.pve.set_storage_content("local", "iso,vztmpl,backup,import")
+        if self.spec.ssh:  # the SSH host: `local`'s files are real, under DIR/pve/local
+            world.pve.storages["local"].path = str(self.dir.resolve() / "pve" / "local")
+            world.pve.real_files = True
         from emulator.maintenance import on_pve_event
 
         world.pve.listeners.append(lambda event, vm: on_pve_event(world, event, vm))
@@ -94,6 +97,11 @@ class LabServer:
             self.spec.template_vmid, f"talos-{self.spec.talos_version}", self.spec.proxmox_node,
             ["template", "talos"], "stopped", agent=agent, template=True)
         base = str(tpl.config["scsi0"]).split(",", 1)[0]
+        # what the template's disk holds: the lab's own nocloud image (a clone of it boots it)
+        base_volume = world.pve.storages["local-lvm"].volumes.get(base)
+        if base_volume is not None:
+            base_volume.origin = (f"{world.factory_url}/image/{self.spec.schematic}/"
+                                  f"{self.spec.talos_version}/nocloud-amd64.raw")
         for n in world.nodes.values():
             world.pve.add_talos_vm(
                 n.vmid, n.name, self.spec.proxmox_node, list(self.spec.proxmox_tags), "running",
@@ -116,6 +124,8 @@ class LabServer:
             faults = []
         await world.etcd.bootstrap([(n.name, n.address) for n in world.control_planes])
         await self._serve_all(world)
+        if self.spec.ssh:
+            await self._start_sshd(world)
         for fault in faults:
             await self.inject(fault)
         files.write_lab_files(world, os.getpid())
@@ -153,11 +163,34 @@ class LabServer:
         control.router.add_post("/shutdown", self._shutdown)
         control.router.add_get("/change", self._change)
         control.router.add_post("/flux", __import__("emulator.flux").flux.route(world))
+        control.router.add_post("/pve-shell", self._pve_shell)
         await self._site(control, [(world.plan.control, CONTROL_PORT)])
         await self._site(factory_app(world.factory), [(world.plan.factory, FACTORY_PORT)])
         await self._site(pve_app(world.pve), [(world.plan.pve, PVE_PORT)])
         await self._site(change_app(world.change), [(world.plan.change, CHANGE_PORT)])
         await self._start_kube(world)
+
+    async def _start_sshd(self, world: EmulatedCluster) -> None:
+        """lab.ssh: the PVE host's sshd on the PVE address, port 2222 (COVERAGE §6)."""
+        from emulator.proxmox import sshhost
+
+        shell = files.write_pve_host_files(world)
+        paths = sshhost.prepare(self.dir / "ssh", world.plan.pve, sshhost.SSH_PORT, shell)
+        self._sshd = await sshhost.start(paths, world.plan.pve, sshhost.SSH_PORT)
+        world.sshd_pid = self._sshd.pid  # type: ignore[attr-defined]
+
+    async def _pve_shell(self, request: web.Request) -> web.Response:
+        """POST /pve-shell {argv, cwd}: the lab's `qm`/`pvesm` run against the PVE model."""
+        from emulator.proxmox import shell
+
+        assert self.world is not None
+        body = await request.json()
+        argv = [str(a) for a in body.get("argv") or []]
+        try:
+            result = shell.run(self.world.pve, argv, str(body.get("cwd") or "/")).as_dict()
+        except Exception as e:  # an emulator bug must still end the command cleanly
+            result = {"stdout": "", "stderr": f"lab internal error: {e!r}\n", "code": 1}
+        return web.json_response(result)
 
     async def _site(self, app: web.Application, binds: list[tuple[str, int]]) -> web.AppRunner:
         runner = web.AppRunner(app, access_log=None, handle_signals=False)
@@ -328,6 +361,11 @@ class LabServer:
                 print(f"lab: listener cleanup failed: {e!r}", file=sys.stderr)
         if self.world is not None and self.world.etcd is not None:
             await self.world.etcd.shutdown()
+        sshd = getattr(self, "_sshd", None)
+        if sshd is not None:
+            from emulator.proxmox import sshhost
+
+            await sshhost.stop(sshd)
         files.mark_stopped(self.dir)
 
 

@@ -71,6 +71,9 @@ class LabSpec:
     # `pvesm set local --content iso,vztmpl,backup,import`; on by default from PVE 9.0)
     pve_version: str = "8.4.1"
     pve_import: bool = True
+    # lab.ssh: the emulated PVE host answers SSH (a real sshd on the PVE address, port 2222)
+    # with `qm`/`pvesm` acting on the PVE model; downloads to `local` become real files
+    ssh: bool = False
     raw: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -175,6 +178,9 @@ def load_spec(path: Path, *, extra_workers: int | None = None) -> LabSpec:
     pve_import = lab.get("pve_import", True)
     if not isinstance(pve_import, bool):
         raise LabConfigError(f"{path}: lab.pve_import: must be true or false")
+    ssh = lab.get("ssh", False)
+    if not isinstance(ssh, bool):
+        raise LabConfigError(f"{path}: lab.ssh: must be true or false")
     pve = raw.get("proxmox") or {}
     backups = raw.get("backups") or {}
     velero = backups.get("velero") or {}
@@ -199,6 +205,7 @@ def load_spec(path: Path, *, extra_workers: int | None = None) -> LabSpec:
         track_disruption=track,
         pve_version=pve_version,
         pve_import=pve_import,
+        ssh=ssh,
         raw=raw,
     )
 

@@ -164,6 +164,11 @@ class EmulatedCluster(WorldViews):
         self.catalog: Any = None
         self.k8s: Any = None
         self.factory_url = f"http://{plan.factory}:8080"
+        self._locks: dict[str, asyncio.Lock] = {}
+
+    def lock(self, name: str) -> asyncio.Lock:
+        """A lock of the lab's own sequences, by name (e.g. one VM event at a time)."""
+        return self._locks.setdefault(name, asyncio.Lock())
 
     # ---- hooks the lab server replaces ---------------------------------------------------
     def spawn(self, coro: Any) -> asyncio.Task[Any]:

@@ -236,6 +236,20 @@ class EtcdCluster(EtcdQueries):
                                        f"{self.reconfig_timeout:g}s)", exc.code) from None
             await asyncio.sleep(0.2)
 
+    def _launch_added(self, m: EtcdMember, reply: dict[str, Any]) -> int:
+        """Start a member the cluster just added (MemberAdd's reply): its initial cluster as
+        the reply lists it (unstarted members by their ID), an empty data dir; its new ID."""
+        new_id = int(reply["member"]["ID"])
+        entries = []
+        for x in parse_members(reply):
+            label = m.name if x.id == new_id else (x.name or f"unstarted-{member_id_hex(x.id)}")
+            entries += [f"{label}={u}" for u in x.peer_urls]
+        m.initial_cluster = ",".join(entries)
+        shutil.rmtree(m.data_dir, ignore_errors=True)
+        m.member_id = new_id
+        self._launch(m, "existing")
+        return new_id
+
     async def leave(self, name: str) -> int:
         """Remove `name` from the cluster through another member, stop it and wipe its data dir
         (talosctl etcd leave / upgrade without --preserve). Return the removed member id."""
@@ -268,15 +282,7 @@ class EtcdCluster(EtcdQueries):
             px.check_port_free(name, m.address, port)
         peer = self.peer_url(name)
         reply = await self._reconfigure(via, gw.MEMBER_ADD, {"peerURLs": [peer]})
-        new_id = int(reply["member"]["ID"])
-        entries = []
-        for x in parse_members(reply):
-            label = name if x.id == new_id else (x.name or f"unstarted-{member_id_hex(x.id)}")
-            entries += [f"{label}={u}" for u in x.peer_urls]
-        m.initial_cluster = ",".join(entries)
-        shutil.rmtree(m.data_dir, ignore_errors=True)
-        m.member_id = new_id
-        self._launch(m, "existing")
+        new_id = self._launch_added(m, reply)
         self._lag.restarted(name)
         await self._wait_healthy([name], timeout)
         return new_id
@@ -411,15 +417,7 @@ class EtcdCluster(EtcdQueries):
                 if time.monotonic() >= deadline:
                     raise
                 await asyncio.sleep(0.2 if "learner" in exc.message else 0.5)
-        new_id = int(reply["member"]["ID"])
-        entries = []
-        for x in parse_members(reply):
-            label = name if x.id == new_id else (x.name or f"unstarted-{member_id_hex(x.id)}")
-            entries += [f"{label}={u}" for u in x.peer_urls]
-        m.initial_cluster = ",".join(entries)
-        shutil.rmtree(m.data_dir, ignore_errors=True)
-        m.member_id = new_id
-        self._launch(m, "existing")
+        new_id = self._launch_added(m, reply)
         await self._wait_healthy([name], max(1.0, deadline - time.monotonic()))
         while True:
             try:

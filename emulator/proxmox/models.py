@@ -17,7 +17,9 @@ Version gates compare the PVE release (`major.minor` of `version`) with the `*_S
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import os
 import re
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -272,6 +274,9 @@ class ProxmoxModel:
         # (clones that still succeed, message or None for the storage's own text): clone_fails
         self.clone_failure: tuple[int, str | None] | None = None
         self.next_id_range = (100, 1_000_000)  # datacenter.cfg next-id lower/upper
+        # the lab's SSH host (lab.ssh): downloads to dir storages are real (sparse) files at
+        # their path, removed with their volume, so `pvesm path` names a file that exists
+        self.real_files = False
         # token id -> ACL path -> privileges (propagating); root@pam has every privilege
         self.acls: dict[str, dict[str, set[str]]] = {t: {"/": set(DEFAULT_TOKEN_PRIVS)}
                                                      for t in self.tokens}
@@ -918,6 +923,11 @@ class ProxmoxModel:
                 vm.template = value in ("1", "true")
             else:
                 vm.config[key] = int(value) if key in INT_CONFIG and value.isdigit() else value
+        # QemuServer.pm write_vm_config: "remove 'unusedX' settings if we re-add a volume"
+        used = {_parse_drive(str(v))[0] for k, v in vm.config.items() if _DRIVE_KEY.match(k)}
+        for key in [k for k in vm.config if re.fullmatch(r"unused\d+", k)]:
+            if vm.config[key] in used:
+                del vm.config[key]
         self._notify("config", vm)
         return None if sync else self._task(node, "qmconfig", vmid, user)
 
@@ -1062,6 +1072,7 @@ class ProxmoxModel:
                 log.append(f"decompressing {tmp} to {dest}.tmp_dcom.{pid}")
             st.volumes[volid] = Volume(volid, content, fmt, size, int(self.clock()),
                                        digests=digests, origin=url)
+            self._write_file(st, volid, size)
             log.append(f"download of '{url}' to '{dest}' finished")
             return "OK"
         except _TaskFailed as e:
@@ -1097,11 +1108,13 @@ class ProxmoxModel:
         try:
             if st.tracks_clone_base and any(v.parent == volid for v in st.volumes.values()):
                 raise _TaskFailed(f"base volume '{volname}' is still in use by linked clones")
-            if st.volumes.pop(volid, None) is None:
-                if st.path is None:
-                    # LvmThinPlugin free_image: lvremove with errmsg; UNCONFIRMED wording
-                    raise _TaskFailed(f"lvremove 'pve/{volname}' error:   Failed to find logical "
-                                      f"volume \"pve/{volname}\"")
+            if st.volumes.pop(volid, None) is not None:
+                self._remove_file(st, volid)
+            elif st.path is None:
+                # LvmThinPlugin free_image: lvremove with errmsg; UNCONFIRMED wording
+                raise _TaskFailed(f"lvremove 'pve/{volname}' error:   Failed to find logical "
+                                  f"volume \"pve/{volname}\"")
+            else:
                 # Plugin free_image only warns (plain warn: the task still ends OK)
                 log.append(f"disk image '{_volume_path(st, volname)}' does not exist")
             log.append(f"Removed volume '{volid}'")
@@ -1291,6 +1304,79 @@ class ProxmoxModel:
         res = _print_drive(vol.volid, opts)
         log.append(f"{key}: successfully created disk '{res}'")
         return res
+
+    # ---- the lab's SSH host: real files, `pvesm path`, `qm importdisk` -----------------------
+    def volume_path(self, volid: str) -> str:
+        """`pvesm path <volid>` (Storage.pm path): a dir storage's file, an LVM-thin LV's device
+        (`/dev/<vg>/<lv>`, the installer's VG `pve`), a zfspool zvol (`/dev/zvol/rpool/data/..`)."""
+        sid, volname = _split_volid(volid)
+        st = self._storage(sid)
+        _parse_volname(st, volname)
+        if st.type == "lvmthin":
+            return f"/dev/pve/{volname}"
+        if st.type == "zfspool":
+            return f"/dev/zvol/rpool/data/{volname.rsplit('/', 1)[-1]}"
+        return _volume_path(st, volname)
+
+    def _write_file(self, st: Storage, volid: str, size: int) -> None:
+        """A sparse file of the volume's size at its path (only with `real_files`)."""
+        if not self.real_files or st.path is None:
+            return
+        path = _volume_path(st, volid.split(":", 1)[1])
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "wb"):
+            pass
+        os.truncate(path, size)
+
+    def _remove_file(self, st: Storage, volid: str) -> None:
+        if self.real_files and st.path is not None:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(_volume_path(st, volid.split(":", 1)[1]))
+
+    def origin_of_path(self, path: str) -> str | None:
+        """What a host file holds: the origin of the dir-storage volume at that path."""
+        real = os.path.realpath(path)
+        for st in self.storages.values():
+            if st.path is None:
+                continue
+            for vol in st.volumes.values():
+                if os.path.realpath(_volume_path(st, vol.volname)) == real:
+                    return vol.origin
+        return None
+
+    def import_disk(self, vmid: int, source: str, storage: str, fmt: str | None = None
+                    ) -> tuple[str, str, int, list[str]]:
+        """`qm importdisk` (qemu-server qm.pm importdisk, QemuServer/ImportDisk.pm do_import):
+        return (unusedN, volid, source size, warnings). Raise PveError with qm's texts."""
+        vm = self.vm(vmid)
+        if vm.lock:
+            raise PveError(f"VM is locked ({vm.lock})")  # AbstractConfig check_lock
+        if not os.path.isfile(source):
+            raise PveError(f"{source}: non-existent or non-regular file")
+        st = self._storage(storage)
+        if not st.enabled:
+            raise PveError(f"storage '{storage}' is disabled")
+        if "images" not in self.storage_content_types(storage):
+            raise PveError(f"storage {storage} does not support vm images")
+        size = os.stat(source).st_size  # file_size_info: a raw image's virtual size
+        warnings = []
+        dst = "qcow2" if st.type == "dir" else "raw"  # resolve_dst_disk_format (default)
+        if fmt and st.type == "dir":
+            dst = fmt
+        elif fmt and fmt != dst:
+            warnings.append(f"format '{fmt}' is not supported by the target storage - using "
+                            f"'{dst}' instead")
+        vol = self._alloc(st, vmid, size)
+        if st.type == "dir" and dst != vol.format:
+            del st.volumes[vol.volid]
+            vol.volid = vol.volid.rsplit(".", 1)[0] + "." + dst
+            vol.format = dst
+            st.volumes[vol.volid] = vol
+        vol.origin = self.origin_of_path(source)
+        n = next(i for i in range(256) if f"unused{i}" not in vm.config)
+        vm.config[f"unused{n}"] = vol.volid  # AbstractConfig add_unused_volume
+        self._notify("config", vm)
+        return f"unused{n}", vol.volid, size, warnings
 
     def _origin_of(self, volid: str) -> str | None:
         sm = _VOLID.match(volid)

@@ -96,9 +96,11 @@ def main(argv: list[str] | None = None) -> int:
     if any(a in ("--insecure", "-i") or a.startswith("--insecure=") for a in argv):
         # the maintenance client dials the nodes themselves (WithClientMaintenance): -n, not -e
         targets = [n for ns in flags.get("--nodes") or [] for n in ns.split(",") if n]
-    if _first_word(argv) == "gen":
-        # `gen` is a local command (cmd/talosctl/cmd/mgmt/gen: no client, no endpoint): it
-        # works with every node down, so the lab answers it on its own address
+    word = _first_word(argv)
+    if word == "gen" or (word == "version" and "--client" in argv):
+        # local commands (cmd/talosctl/cmd/mgmt/gen; `version --client` returns before any
+        # connection, version.go): they work with every node down, so the lab answers them on
+        # its own address
         targets = []
     if not targets:
         # no endpoints: the lab still answers what needs no server (version --client, help,

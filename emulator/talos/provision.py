@@ -261,20 +261,13 @@ async def boot_configured(world: EmulatedCluster, node: NodeState) -> None:
                 break  # bootstrapped on this node
             others = [n for n in world.etcd.serving if n != node.name]
             if getattr(world, "etcd_bootstrapped", True) and others:
-                async with _join_lock(world):
+                async with world.lock("etcd-join"):
                     await world.etcd.join_member(node.name)
                 break
             await asyncio.sleep(0.05)
         node.emit("service: etcd message: Health check successful healthy: true")
     await _kubelet(world, node, boot_id)
 
-
-def _join_lock(world: EmulatedCluster) -> asyncio.Lock:
-    lock: asyncio.Lock | None = getattr(world, "_etcd_join_lock", None)
-    if lock is None:
-        lock = asyncio.Lock()
-        world._etcd_join_lock = lock  # type: ignore[attr-defined]
-    return lock
 
 
 async def _kubelet(world: EmulatedCluster, node: NodeState, boot_id: str) -> None:
