@@ -102,6 +102,13 @@ class Holder:
             f"{self.user}@{self.host} (runbook {self.runbook}{change}{pid}, since {self.started})"
         )
 
+    def gone_from(self, me: Holder) -> bool:
+        """True when this holder ran on `me`'s host, as `me`'s user, and its process is gone
+        (whatever its runbook)."""
+        if (self.user, self.host) != (me.user, me.host):
+            return False
+        return self.pid != me.pid and not (self.pid and _pid_alive(self.pid))
+
     def left_by_dead_session_of(self, me: Holder) -> bool:
         """True when this holder is an earlier session of `me` (same user, host and runbook)
         whose process no longer runs on this host (a killed session being resumed)."""
@@ -247,8 +254,19 @@ class ClusterLock:
             self.kube.create_lease(NAMESPACE, self._body(self.clock()))
             how = "taken in the rebuilt cluster"
         else:
-            self.renew()
-            how = "found in the recovered etcd and renewed"
+            spec = lease.get("spec") or {}
+            other = Holder.parse(spec.get("holderIdentity"))
+            if other is not None and other != self.holder and other.gone_from(self.holder):
+                # the Lease as the snapshot caught it: its session (the rebuild this run
+                # undoes) ended on this host; a live one or another host's is not ours to take
+                rv = lease["metadata"].get("resourceVersion")
+                transitions = int(spec.get("leaseTransitions") or 0) + 1
+                self.kube.replace_lease(NAMESPACE, self._body(self.clock(), rv, transitions))
+                self.warnings.append(f"took over the lock the recovered etcd held for {other}")
+                how = f"recovered from the snapshot (held by {other}, gone): taken over"
+            else:
+                self.renew()
+                how = "found in the recovered etcd and renewed"
         self.paused = None
         return how
 

@@ -21,6 +21,7 @@ from model.profile_fields import (
     resolve_path,
 )
 from model.schematic import SCHEMATIC_ID, check_extensions
+from model.secrets import SecretRef
 
 # --------------------------------------------------------------------------- upgrade
 
@@ -176,6 +177,30 @@ class Probe(Frozen):
         return None if value is None else str(normal_ip(value))
 
 
+class PveSsh(Frozen):
+    """The PVE host over SSH (as root: `qm importdisk` from a path needs root@pam), for the
+    import path the API cannot take with a token and the host-side checks; the private key is
+    a file reference ({file: PATH}, relative to the profile)."""
+
+    host: str
+    port: int = Field(default=22, ge=1, le=65535)
+    user: str = "root"
+    key: SecretRefField
+    known_hosts: Path | None = None  # else ssh's own (~/.ssh/known_hosts): the key is checked
+
+    @field_validator("key")
+    @classmethod
+    def _key_file(cls, value: SecretRef) -> SecretRef:
+        if value.kind != "file":
+            raise ValueError("the private key is a file reference ({file: PATH}): ssh reads it")
+        return value
+
+    @field_validator("known_hosts")
+    @classmethod
+    def _known(cls, value: Path | None, info: ValidationInfo) -> Path | None:
+        return None if value is None else resolve_path(value, info)
+
+
 class Proxmox(Frozen):
     """The Proxmox VE host the nodes run on (for the template-rebuild runbook): its API, the
     node, an API token (``USER@REALM!TOKENID=SECRET``, a secret reference), the template the
@@ -196,6 +221,7 @@ class Proxmox(Frozen):
     disk_gib: int = Field(default=32, ge=2)  # Talos' raw disk is 1246 MiB; the VM disk is grown
     verify_tls: bool = True  # False: accept PVE's self-signed certificate (the token still auths)
     probe: Probe | None = None  # the template's boot proof (rebuild preflight requires it)
+    ssh: PveSsh | None = None  # set: the disk is imported over SSH (qm importdisk), not the API
     task_timeout: Duration = 900.0
 
     @field_validator("api")

@@ -10,7 +10,7 @@ the rollback), and the target Kubernetes must be supported by the target Talos.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -29,6 +29,7 @@ SINCE: dict[Capability, tuple[tuple[int, int], str]] = {
     "import-raw": ((8, 4), "pve-storage 8.3.6, commit 76f695f: content 'import' for .raw"),
 }
 IMPORT_CONTENT = "import"
+ImportVia = Literal["api", "ssh"]
 TEMPLATE_TAGS = ("talos", "template")  # PVE stores tags lower-cased and sorted: template;talos
 IMAGE_PATH = "nocloud-amd64.raw"  # the nocloud disk; PVE cannot decompress .xz (rebuild.md §0)
 
@@ -54,11 +55,25 @@ class TemplatePlan:
     import_storage: str
     disk_storage: str
     bridge: str
+    via: ImportVia = "api"  # api: import-from (PVE 8.4+); ssh: an .img in iso, qm importdisk
+
+    @property
+    def content(self) -> str:
+        """The content type the disk is downloaded as: import (API path), iso (SSH path: a raw
+        disk named .img is an iso volume to PVE, from 7.0)."""
+        return IMPORT_CONTENT if self.via == "api" else "iso"
 
     @property
     def volid(self) -> str:
-        """The downloaded disk as PVE names it: <storage>:import/<file>."""
-        return f"{self.import_storage}:{IMPORT_CONTENT}/{self.filename}"
+        """The downloaded disk as PVE names it: <storage>:import/<file> or <storage>:iso/<file>."""
+        return f"{self.import_storage}:{self.content}/{self.filename}"
+
+    @property
+    def needs(self) -> list[Capability]:
+        """The PVE capabilities this path calls (SINCE)."""
+        if self.via == "api":
+            return ["download-url", "import-from", "import-raw"]
+        return ["download-url"]
 
     def create_params(
         self, cores: int, memory_mib: int, extensions: Sequence[str]
@@ -76,7 +91,11 @@ class TemplatePlan:
             "ostype": "l26",
             "scsihw": "virtio-scsi-single",
             "boot": "order=scsi0",
-            "scsi0": f"{self.disk_storage}:0,import-from={self.volid}",
+            **(
+                {"scsi0": f"{self.disk_storage}:0,import-from={self.volid}"}
+                if self.via == "api"
+                else {}
+            ),
             "ide2": f"{self.disk_storage}:cloudinit",
             "net0": f"virtio,bridge={self.bridge}",
             "agent": 1 if "siderolabs/qemu-guest-agent" in extensions else 0,
@@ -100,6 +119,7 @@ class RebuildPlan:
     old_template_vmid: int | None
     vms: tuple[RebuildVm, ...]
     restore_etcd: bool
+    current_extensions: tuple[str, ...] = ()  # the image the cluster runs now (the way back's)
 
     @property
     def vmids(self) -> tuple[int, ...]:
@@ -114,7 +134,8 @@ class RebuildPlan:
             f"{self.current_kubernetes} -> {self.target_kubernetes}, schematic "
             f"{self.current_schematic[:12]} -> {self.schematic[:12]}",
             f"Extensions: {exts}",
-            f"Image: {t.image_url} -> {t.volid}",
+            f"Image: {t.image_url} -> {t.volid}"
+            + (" (then qm importdisk over SSH)" if t.via == "ssh" else ""),
             f"Template: VM {t.vmid} '{t.name}' tagged {';'.join(TEMPLATE_TAGS)} (the old "
             + (
                 f"template {self.old_template_vmid} is kept)" if self.old_template_vmid else "none)"
@@ -149,8 +170,12 @@ class RebuildPlan:
                 "volid": t.volid,
             },
             "old_template": self.old_template_vmid,
-            "vms": [{"name": v.name, "vmid": v.vmid, "address": v.address} for v in self.vms],
+            "vms": [
+                {"name": v.name, "vmid": v.vmid, "address": v.address, "role": v.role.value}
+                for v in self.vms
+            ],
             "restore_etcd": self.restore_etcd,
+            "current_extensions": list(self.current_extensions),
         }
 
 
@@ -167,6 +192,8 @@ def plan_rebuild(
     storages: tuple[str, str, str],  # import storage, disk storage, bridge
     restore_etcd: bool,
     catalog: Catalog,
+    current_extensions: Sequence[str] = (),
+    via: ImportVia = "api",
 ) -> RebuildPlan:
     """The rebuild plan; PlanError naming the reason when the target or the VMIDs cannot be."""
     cur_t, cur_k = current
@@ -216,10 +243,11 @@ def plan_rebuild(
         vmid=template_vmid,
         name=f"talos-{tgt_t}",
         image_url=f"{base}/image/{schematic}/{tgt_t}/{IMAGE_PATH}",
-        filename=f"talos-{tgt_t}-{schematic[:8]}.raw",
+        filename=f"talos-{tgt_t}-{schematic[:8]}.{'raw' if via == 'api' else 'img'}",
         import_storage=import_storage,
         disk_storage=disk_storage,
         bridge=bridge,
+        via=via,
     )
     return RebuildPlan(
         cur_t,
@@ -234,7 +262,52 @@ def plan_rebuild(
         old_template_vmid,
         tuple(vms),
         restore_etcd,
+        tuple(current_extensions),
     )
+
+
+def plan_way_back(forward: Mapping[str, Any], factory_url: str, where: str) -> RebuildPlan:
+    """The rebuild's rollback, from the forward plan as its record wrote it (`to_dict`): the
+    old template (kept, protected), the versions and image the cluster ran, the same VMs, etcd
+    recovered from the pre-rebuild snapshot (the same versions that wrote it: always allowed).
+    PlanError naming `where` and the field when the record lacks it."""
+    try:
+        cur, tgt = forward["target"], forward["current"]
+        old = forward["old_template"]
+        if old is None:
+            raise PlanError(f"{where}: the rebuild had no old template to go back to")
+        talos = TalosVersion.parse(str(tgt["talos"]))
+        schematic = str(forward["image"]["from"])
+        vms = tuple(
+            RebuildVm(str(v["name"]), int(v["vmid"]), Role(str(v["role"])), str(v["address"]))
+            for v in forward["vms"]
+        )
+        template = TemplatePlan(
+            vmid=int(old),
+            name=f"talos-{talos}",
+            image_url="",
+            filename="",
+            import_storage="",
+            disk_storage="",
+            bridge="",
+        )
+        return RebuildPlan(
+            TalosVersion.parse(str(cur["talos"])),
+            KubeVersion.parse(str(cur["kubernetes"])),
+            talos,
+            KubeVersion.parse(str(tgt["kubernetes"])),
+            str(forward["image"]["to"]),
+            schematic,
+            tuple(str(e) for e in forward["current_extensions"]),
+            installer_image(factory_url, schematic, talos),
+            template,
+            int(forward["template"]["vmid"]),
+            vms,
+            True,
+            tuple(str(e) for e in forward["current_extensions"]),
+        )
+    except (KeyError, TypeError, ValueError) as e:
+        raise PlanError(f"{where}: the record's rebuild plan lacks or mangles {e}") from None
 
 
 def pve_refusals(version: tuple[int, ...], needs: Sequence[Capability]) -> list[str]:

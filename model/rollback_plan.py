@@ -52,8 +52,8 @@ def plan_from_record(
             f"run record {rec.run_id} is a template rebuild that stopped or destroyed the "
             f"cluster's VMs ({vms}): the rollback runbook moves Talos versions on running "
             "nodes and cannot undo it; "
-            "the way back is the old template and the pre-rebuild etcd snapshot named in the "
-            "record (the rebuild's own rollback is not built yet)"
+            "the way back is `pytest runbooks/rebuild_rollback` (the old template and the "
+            "pre-rebuild etcd snapshot named in the record)"
         )
     hops: list[TalosHop | KubeHop] = []
     for i, raw in reversed(list(enumerate(rec.planned, 1))):

@@ -12,6 +12,7 @@ import allure
 import yaml
 
 from drivers.proxmox import Pve
+from drivers.pve_host import PveHost, PveHostError
 from drivers.talosctl import Talosctl
 from fixtures.procedures.proofs import client_not_older, cluster_matches_profile
 from fixtures.procedures.run import Run, not_applicable
@@ -46,6 +47,21 @@ def test_pve_can_build_the_template(
     """Proxmox VE can build the template: its version has every call, the import storage takes
     the disk and has room, the token holds every privilege"""
     pve_can_build(pve, rebuild_plan, proxmox_of(run.profile), rebuild_state.size())
+
+
+def test_pve_host_answers_ssh(run: Run, pve_host: PveHost | None) -> None:
+    """With proxmox.ssh: the SSH login works (the host key checked) and the host has qm and
+    pvesm (the disk is imported with qm importdisk)"""
+    if pve_host is None:
+        not_applicable("no proxmox.ssh: the disk is imported through the API (import-from)")
+        return
+    try:
+        lacking = pve_host.missing_commands()
+    except PveHostError as e:
+        raise AssertionError(f"proxmox.ssh in {run.profile.path}: {e}") from None
+    assert not lacking, (
+        f"proxmox.ssh: {pve_host.where} has no {', '.join(lacking)}: is it the Proxmox VE host?"
+    )
 
 
 def test_vmids_are_as_planned(run: Run, pve: Pve, rebuild_plan: RebuildPlan) -> None:

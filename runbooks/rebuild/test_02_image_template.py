@@ -15,6 +15,7 @@ import allure
 import pytest
 
 from drivers.proxmox import Pve
+from drivers.pve_host import PveHost
 from fixtures.procedures.run import Run
 from fixtures.procedures.template import (
     convert_to_template,
@@ -29,23 +30,31 @@ from model.rebuild import RebuildPlan
 
 @pytest.mark.mutating
 def test_image_downloaded(
-    run: Run, pve: Pve, rebuild_plan: RebuildPlan, rebuild_state: RebuildState
+    run: Run,
+    pve: Pve,
+    rebuild_plan: RebuildPlan,
+    rebuild_state: RebuildState,
+    pve_host: PveHost | None,
 ) -> None:
-    """The target's disk image is on the import storage with the size the Factory announced"""
+    """The target's disk image is on the import storage with the size the Factory announced
+    (over SSH: room on the storage before, the file's size on the host after)"""
     run.before_change()
     done = download_image(
-        pve, rebuild_plan, rebuild_state.size(), proxmox_of(run.profile).task_timeout
+        pve, rebuild_plan, rebuild_state.size(), proxmox_of(run.profile).task_timeout, pve_host
     )
     allure.attach(done, "volume", allure.attachment_type.TEXT)
 
 
 @pytest.mark.mutating
-def test_template_vm_created(run: Run, pve: Pve, rebuild_plan: RebuildPlan) -> None:
-    """A VM created from the downloaded disk (never with template=1), its disk grown"""
+def test_template_vm_created(
+    run: Run, pve: Pve, rebuild_plan: RebuildPlan, pve_host: PveHost | None
+) -> None:
+    """A VM created from the downloaded disk (never with template=1; over SSH: qm importdisk,
+    qm set --scsi0, no lock left), its disk grown"""
     run.before_change()
     conf = proxmox_of(run.profile)
     extensions = target_image(run, rebuild_plan).extensions
-    disk = create_template_vm(pve, rebuild_plan, conf, extensions, conf.task_timeout)
+    disk = create_template_vm(pve, rebuild_plan, conf, extensions, conf.task_timeout, pve_host)
     allure.attach(disk, "scsi0", allure.attachment_type.TEXT)
 
 

@@ -13,20 +13,16 @@ import pytest
 
 from fixtures.procedures.backups import take_etcd_snapshot
 from fixtures.procedures.proofs import attach_snapshot
-from fixtures.procedures.run import Run, already_done, not_applicable
+from fixtures.procedures.run import Run, already_done
 from fixtures.rebuild import MARKER, marker_body
 from model.plan import UpgradePlan
-from model.rebuild import RebuildPlan
 from model.state_record import describe_state
 
 
 @pytest.mark.mutating
-def test_restore_marker_written(run: Run, rebuild_plan: RebuildPlan) -> None:
-    """With an etcd recovery asked for: a ConfigMap naming this run, written before the
-    snapshot; the verify phase proves it came back"""
-    if not rebuild_plan.restore_etcd:
-        not_applicable("etcd is bootstrapped empty (rebuild.restore_etcd is false)")
-        return
+def test_restore_marker_written(run: Run) -> None:
+    """A ConfigMap naming this run, written before the snapshot: a recovery from the snapshot
+    (rebuild.restore_etcd, or the rebuild's rollback) proves itself by bringing it back"""
     run_id = run.record.current.run_id
     have = run.kube.get_configmap(*MARKER)
     if have is not None and (have.get("data") or {}).get("run") == run_id:

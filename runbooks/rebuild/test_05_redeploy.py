@@ -18,6 +18,7 @@ from fixtures.cluster_lock import take_lock
 from fixtures.procedures import redeploy as rd
 from fixtures.procedures.run import Run
 from fixtures.rebuild import proxmox_of, target_image
+from fixtures.upgrade import spec_of
 from model.rebuild import RebuildPlan
 
 CONFIGS: dict[str, Path] = {}  # this session's generated configs' directory
@@ -79,7 +80,7 @@ def test_kubeconfig_written(run: Run, pytestconfig: pytest.Config) -> None:
     if lock is not None:
         rd.attach(lock.carry_over(), "cluster lock")
     else:
-        take_lock(run, pytestconfig, "rebuild")
+        take_lock(run, pytestconfig, spec_of(pytestconfig).name)
     run.guard.check()
 
 

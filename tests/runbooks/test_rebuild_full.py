@@ -4,7 +4,9 @@ back), verify, Flux, the profile committed; and where each destructive-phase fau
 
 from __future__ import annotations
 
+import json
 import subprocess
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -14,7 +16,7 @@ import yaml
 
 from model.profile import load_profile
 from model.schematic import schematic_id
-from tests.runbooks.runbook_run import run_runbook
+from tests.runbooks.runbook_run import kill_group, run_runbook, start_runbook
 from tests.runbooks.test_rebuild_template import CLIENT, TARGET, THREE, _pve, _vms
 
 pytestmark = pytest.mark.lab
@@ -88,6 +90,23 @@ def test_an_etcd_recovery_brings_back_an_object_from_before(
         assert node["talos_version"] == "v1.10.6", node
 
 
+def test_without_the_secrets_bundle_the_rebuilt_cluster_gets_a_new_identity(
+        make_lab: Callable[..., Any], tmp_path: Path) -> None:
+    lab = make_lab(lab=CLIENT, extra={"rebuild": {"restore_etcd": False}})
+    talosconfig = lab.dir / "talosconfig"
+    old_ca = yaml.safe_load(talosconfig.read_text())["contexts"]["lab"]["ca"]
+    result = run_runbook(lab, tmp_path, *TARGET, runbook="rebuild", timeout=900)
+    assert result.exit_code == 0, f"{result.failed}\n{result.tail()}"
+    backup = yaml.safe_load((lab.dir / "talosconfig.pre-rebuild").read_text())
+    now = yaml.safe_load(talosconfig.read_text())
+    assert backup["contexts"]["lab"]["ca"] == old_ca  # the old credentials kept aside
+    assert now["contexts"]["lab"]["ca"] != old_ca  # the new cluster's
+    assert now["contexts"]["lab"]["endpoints"] == backup["contexts"]["lab"]["endpoints"]
+    [bundle] = (lab.dir / "rebuild").glob("*/secrets.yaml")
+    assert oct(bundle.stat().st_mode & 0o777) == "0o600"
+    assert (lab.dir / "kubeconfig.pre-rebuild").is_file()
+
+
 @pytest.mark.parametrize(("faults", "step", "text"), [
     pytest.param([{"kind": "vm_wont_stop", "node": "w2"}], "test_old_vms_shut_down",
                  "w2 (VM 302) did not stop: Proxmox VE task shutdown 302 (w2)", id="vm_wont_stop"),
@@ -98,6 +117,10 @@ def test_an_etcd_recovery_brings_back_an_object_from_before(
                  "did not leave maintenance mode after apply-config", id="maintenance_stuck"),
     pytest.param([{"kind": "bootstrap_fails"}], "test_etcd_bootstrapped",
                  "[bootstrap] talosctl bootstrap on cp1 failed", id="bootstrap_fails"),
+    # an immediate fault: Flux is broken before the run, so the health gate stops it
+    pytest.param([{"kind": "flux_not_ready", "name": "flux-system"}], "test_cluster_healthy",
+                 "[flux-ready] Kustomization flux-system/flux-system: expected Ready=True",
+                 id="flux_not_ready"),
 ])
 def test_each_destructive_fault_stops_at_its_step(
         make_lab: Callable[..., Any], tmp_path: Path, faults: list[dict[str, Any]], step: str,
@@ -121,6 +144,79 @@ def test_each_destructive_fault_stops_at_its_step(
         assert 203 not in vms and vms[201]["name"] == "cp1" and vms[202]["name"] == "cp2"
     elif step == "test_configs_applied":
         assert "cp2 (127." in result.step(step).text  # the node and its address
-    else:
+    elif step == "test_cluster_healthy":
+        assert all(vms[v]["status"] == "running" for v in NODE_VMIDS)  # nothing touched
+        assert 9100 not in vms
+    elif step == "test_etcd_bootstrapped":
         assert "time is not in sync yet" in result.step(step).text
         assert "The nodes are configured and wait for it" in result.step(step).text
+
+
+def _rebuild_progress(lab: Any) -> dict[str, Any]:
+    runs = load_profile(lab.profile).backups.etcd_snapshot_dir / "runs"
+    for path in sorted(runs.glob("*-rebuild-*.json")):
+        try:
+            return dict(json.loads(path.read_text()).get("rebuild") or {})
+        except ValueError:
+            continue  # being written
+    return {}
+
+
+def test_killed_after_the_teardown_then_rerun_finishes_the_rebuild(
+        make_lab: Callable[..., Any], tmp_path: Path) -> None:
+    lab = make_lab(lab=CLIENT)
+    proc, _ = start_runbook(lab, tmp_path, *TARGET, runbook="rebuild", name="killed")
+    deadline = time.monotonic() + 120
+    seen: dict[str, Any] = {}
+    while not seen and time.monotonic() < deadline and proc.poll() is None:
+        progress = _rebuild_progress(lab)
+        if len(progress.get("destroyed") or []) >= 2:
+            seen = progress  # the old cluster is half gone
+        else:
+            time.sleep(0.02)  # polling the run record for a state, with a deadline
+    try:
+        assert seen, f"the teardown was never seen under way (exit {proc.poll()})"
+    finally:
+        kill_group(proc)
+        proc.communicate()
+    assert proc.returncode == -9
+    result = run_runbook(lab, tmp_path, *TARGET, runbook="rebuild", name="resumed", timeout=900)
+    assert result.exit_code == 0, f"{result.failed}\n{result.tail()}"
+    for step in ("test_take_cluster_lock", "test_cluster_healthy", "test_vmids_are_as_planned",
+                 "test_cluster_state_recorded"):
+        assert result.step(step).outcome == "passed"  # passed as not applicable
+    for node in lab.status()["nodes"]:
+        assert node["talos_version"] == "v1.12.4", node
+    progress = _rebuild_progress(lab)
+    assert sorted(progress["destroyed"]) == sorted(NODE_VMIDS)  # each destroyed once
+    assert sorted(progress["cloned"]) == sorted(NODE_VMIDS)
+    assert _git(lab, "log", "-1", "--format=%s").startswith("feat(talos): upgrade to Talos")
+
+
+def test_the_rebuild_is_rolled_back_to_the_old_template_and_snapshot(
+        make_lab: Callable[..., Any], tmp_path: Path) -> None:
+    lab = make_lab(lab=CLIENT)
+    nets = _macs(lab)
+    result = run_runbook(lab, tmp_path, *TARGET, runbook="rebuild", timeout=900)
+    assert result.exit_code == 0, f"{result.failed}\n{result.tail()}"
+    plan = run_runbook(lab, tmp_path, "--plan", runbook="rebuild_rollback", name="plan")
+    assert plan.exit_code == 0, plan.tail()
+    assert "Rebuild rollback of run lab-rebuild-v1.9.2-1.32.0-to-v1.12.4-1.35.0" in plan.stdout
+    back = run_runbook(lab, tmp_path, runbook="rebuild_rollback", name="back", timeout=900)
+    assert back.exit_code == 0, f"{back.failed}\n{back.tail()}"
+    assert back.step("test_object_from_before_the_rebuild_is_back").outcome == "passed"
+    old = schematic_id(["siderolabs/iscsi-tools", "siderolabs/qemu-guest-agent"])
+    for node in lab.status()["nodes"]:
+        assert (node["talos_version"], node["schematic"]) == ("v1.9.2", old), node
+        assert node["kubernetes"]["kubelet_version"] == "v1.32.0", node
+    assert _macs(lab) == nets
+    profile = load_profile(lab.profile)
+    assert (str(profile.talos.version), profile.talos.factory.schematic) == ("v1.9.2", old)
+    assert profile.proxmox is not None and profile.proxmox.template_vmid == 9000
+    assert _git(lab, "log", "-1", "--format=%s").startswith(
+        "revert(talos): back to Talos v1.9.2 with K8s 1.32.0 (rollback of lab-rebuild-")
+    vms = _vms(_pve(lab))
+    assert vms[9100]["template"] == 1 and vms[9000]["template"] == 1  # both kept
+    again = run_runbook(lab, tmp_path, "--plan", runbook="rebuild_rollback", name="again")
+    assert again.exit_code == 4, again.tail()
+    assert "tore its VMs down without being rolled back" in again.stderr

@@ -5,11 +5,13 @@ it, with nothing on the cluster changed."""
 
 from __future__ import annotations
 
+import subprocess
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from drivers.proxmox import Pve
 from model.profile import load_profile
@@ -148,3 +150,38 @@ def test_something_answering_on_the_probe_address_stops_the_preflight(
     assert (f"something answers on {probe.address}:50000 (proxmox.probe.address): the clone must "
             "be alone there") in result.step("test_vmids_are_as_planned").text
     assert 9100 not in _vms(_pve(lab))
+
+
+def test_before_pve_8_4_the_disk_is_imported_over_ssh(
+        make_lab: Callable[..., Any], tmp_path: Path) -> None:
+    # PVE 8.3 has no `import` content for .raw: with proxmox.ssh the disk is downloaded as an
+    # .img (content iso) and imported with qm importdisk over SSH (testinfra), then proven
+    lab = make_lab(lab={**CLIENT, "pve_version": "8.3.2", "ssh": True})
+    profile = load_profile(lab.profile)
+    assert profile.proxmox is not None and profile.proxmox.ssh is not None
+    result = run_runbook(lab, tmp_path, *TARGET, "--prepare-only", runbook="rebuild")
+    assert result.exit_code == 0, f"{result.failed}\n{result.tail()}"
+    assert result.step("test_pve_host_answers_ssh").outcome == "passed"
+    assert result.step("test_template_boots_the_target").outcome == "passed"
+    pve = _pve(lab)
+    sid = schematic_id(THREE.split(","))
+    assert [v["volid"] for v in pve.content("local", "iso")] == [
+        f"local:iso/talos-v1.12.4-{sid[:8]}.img"]
+    cfg = pve.config(9100)
+    assert "base-9100-disk-0" in cfg["scsi0"] and "lock" not in cfg
+    assert not any(k.startswith("unused") for k in cfg)  # the imported disk is scsi0
+
+    # a key the host does not know: the preflight says so, nothing is built
+    other = tmp_path / "other_key"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(other)], check=True)
+    raw = yaml.safe_load(lab.profile.read_text())
+    raw["proxmox"]["ssh"]["key"] = {"file": str(other)}
+    raw["proxmox"]["template_vmid_range"] = [9200, 9299]
+    lab.profile.write_text(yaml.safe_dump(raw, sort_keys=False))
+    bad = run_runbook(lab, tmp_path, "--talos-version", "v1.12.4", "--k8s-version", "1.35.0",
+                      runbook="rebuild", name="bad-key")
+    assert bad.exit_code == 1, bad.tail()
+    assert bad.failed == ["test_pve_host_answers_ssh"], bad.tail()
+    assert "proxmox.ssh in " in bad.step("test_pve_host_answers_ssh").text
+    assert "cannot log in: " in bad.step("test_pve_host_answers_ssh").text
+    assert 9200 not in _vms(pve)
