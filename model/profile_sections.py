@@ -246,9 +246,12 @@ class Rebuild(Frozen):
     secrets: Path | None = None
     keep_old_template: bool = True  # the way back: kept and protected unless this says False
     shutdown_timeout: Duration = 60.0  # PVE's graceful shutdown of each old VM (its default)
-    workdir: Path = Field(
-        default=Path("rebuild"), validate_default=True
-    )  # generated machine configs and, without secrets, the new bundle
+    # where the generated machine configs go (and, without secrets, the new bundle)
+    workdir: Path = Field(default=Path("rebuild"), validate_default=True)
+    # machine config patches for `talosctl gen config --config-patch @file` (CNI none and no
+    # kube-proxy for Cilium, registry mirrors...): without them the rebuilt cluster gets the
+    # defaults
+    config_patches: tuple[Path, ...] = ()
 
     @field_validator("secrets")
     @classmethod
@@ -259,6 +262,11 @@ class Rebuild(Frozen):
     @classmethod
     def _workdir(cls, value: Path, info: ValidationInfo) -> Path:
         return resolve_path(value, info)
+
+    @field_validator("config_patches")
+    @classmethod
+    def _patches(cls, value: tuple[Path, ...], info: ValidationInfo) -> tuple[Path, ...]:
+        return tuple(resolve_path(p, info) for p in value)
 
 
 class Lab(BaseModel):

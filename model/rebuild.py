@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from model.catalog import Catalog
-from model.plan import PlanError, installer_image
+from model.plan import NodeOrder, PlanError, UpgradePlan, installer_image
 from model.restore_rules import restore_refusals
 from model.roles import Role
 from model.schematic import ImageChoice
@@ -124,6 +124,20 @@ class RebuildPlan:
     @property
     def vmids(self) -> tuple[int, ...]:
         return tuple(v.vmid for v in self.vms)
+
+    def as_upgrade_plan(self, nodes: NodeOrder) -> UpgradePlan:
+        """The UpgradePlan the shared steps see: versions and image, no hops (the nodes are
+        recreated, not upgraded)."""
+        return UpgradePlan(
+            self.current_talos,
+            self.current_kubernetes,
+            self.target_talos,
+            self.target_kubernetes,
+            nodes,
+            (),
+            self.current_schematic,
+            self.schematic,
+        )
 
     def describe(self) -> str:
         """The plan as --plan prints it."""

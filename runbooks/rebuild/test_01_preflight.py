@@ -96,3 +96,22 @@ def test_secrets_bundle_present(run: Run, rebuild_plan: RebuildPlan) -> None:
         "secrets bundle",
         allure.attachment_type.TEXT,
     )
+
+
+def test_config_patches_present(run: Run) -> None:
+    """Every machine config patch of rebuild.config_patches is there and is YAML (found out
+    before the teardown, not after)"""
+    patches = run.profile.rebuild.config_patches
+    if not patches:
+        not_applicable("no rebuild.config_patches: the rebuilt nodes get gen config's defaults")
+        return
+    problems = []
+    for patch in patches:
+        try:
+            yaml.safe_load_all(patch.read_text()).__next__()
+        except OSError as e:
+            problems.append(f"{patch}: {e.strerror}")
+        except (yaml.YAMLError, StopIteration) as e:
+            problems.append(f"{patch}: not a YAML patch ({e})")
+    assert not problems, "rebuild.config_patches:\n  " + "\n  ".join(problems)
+    allure.attach("\n".join(str(p) for p in patches), "config patches", allure.attachment_type.TEXT)

@@ -7,14 +7,11 @@ record closed."""
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import pytest
 
-from drivers import profile_file
 from drivers.proxmox import Pve
 from fixtures.procedures.pve_tasks import pve_task
-from fixtures.procedures.redeploy import attach, update_profile
+from fixtures.procedures.redeploy import attach, commit_profile, update_profile
 from fixtures.procedures.run import Run, already_done
 from fixtures.rebuild import proxmox_of, target_image
 from model.rebuild import RebuildPlan
@@ -32,18 +29,10 @@ def test_profile_updated(run: Run, rebuild_plan: RebuildPlan) -> None:
 @pytest.mark.mutating
 def test_profile_committed(run: Run, rebuild_plan: RebuildPlan) -> None:
     """git commit of the profile: feat(talos): upgrade to Talos v<version> with K8s <version>"""
-    progress = run.record.current.rebuild
-    if progress is not None and progress.profile_commit:
-        already_done(f"profile committed as {progress.profile_commit}")
-        return
     version = str(rebuild_plan.target_talos).lstrip("v")
-    message = f"feat(talos): upgrade to Talos v{version} with K8s {rebuild_plan.target_kubernetes}"
-    try:
-        commit = profile_file.commit(run.profile.path, message)
-    except profile_file.ProfileFileError as e:
-        raise AssertionError(f"[record] {e}") from None
-    run.record.apply(lambda r: r.with_rebuild(lambda p: replace(p, profile_commit=commit)))
-    attach(f"{commit} {message}", "profile commit")
+    commit_profile(
+        run, f"feat(talos): upgrade to Talos v{version} with K8s {rebuild_plan.target_kubernetes}"
+    )
 
 
 @pytest.mark.mutating

@@ -4,13 +4,10 @@ closed."""
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import pytest
 
-from drivers import profile_file
-from fixtures.procedures.redeploy import attach, update_profile
-from fixtures.procedures.run import Run, already_done
+from fixtures.procedures.redeploy import attach, commit_profile, update_profile
+from fixtures.procedures.run import Run
 from fixtures.rebuild import target_image
 from fixtures.rebuild_rollback import FORWARD
 from model.rebuild import RebuildPlan
@@ -29,22 +26,13 @@ def test_profile_committed(
     run: Run, rebuild_plan: RebuildPlan, pytestconfig: pytest.Config
 ) -> None:
     """git commit: revert(talos): back to Talos v<version> with K8s <version>"""
-    progress = run.record.current.rebuild
-    if progress is not None and progress.profile_commit:
-        already_done(f"profile committed as {progress.profile_commit}")
-    else:
-        forward = pytestconfig.stash[FORWARD].current.run_id
-        version = str(rebuild_plan.target_talos).lstrip("v")
-        message = (
-            f"revert(talos): back to Talos v{version} with K8s {rebuild_plan.target_kubernetes} "
-            f"(rollback of {forward})"
-        )
-        try:
-            commit = profile_file.commit(run.profile.path, message)
-        except profile_file.ProfileFileError as e:
-            raise AssertionError(f"[record] {e}") from None
-        run.record.apply(lambda r: r.with_rebuild(lambda p: replace(p, profile_commit=commit)))
-        attach(f"{commit} {message}", "profile commit")
+    forward = pytestconfig.stash[FORWARD].current.run_id
+    version = str(rebuild_plan.target_talos).lstrip("v")
+    commit_profile(
+        run,
+        f"revert(talos): back to Talos v{version} with K8s {rebuild_plan.target_kubernetes} "
+        f"(rollback of {forward})",
+    )
     at = now()
     pytestconfig.stash[FORWARD].apply(
         lambda r: r.with_rollback_finished(at, ["rebuild rolled back"])

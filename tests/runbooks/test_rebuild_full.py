@@ -92,7 +92,11 @@ def test_an_etcd_recovery_brings_back_an_object_from_before(
 
 def test_without_the_secrets_bundle_the_rebuilt_cluster_gets_a_new_identity(
         make_lab: Callable[..., Any], tmp_path: Path) -> None:
-    lab = make_lab(lab=CLIENT, extra={"rebuild": {"restore_etcd": False}})
+    patch = tmp_path / "cilium.yaml"  # Cilium without kube-proxy, as the Talos docs patch it
+    patch.write_text("cluster:\n  network:\n    cni:\n      name: none\n"
+                     "  proxy:\n    disabled: true\n")
+    lab = make_lab(lab=CLIENT, extra={"rebuild": {"restore_etcd": False,
+                                                  "config_patches": [str(patch)]}})
     talosconfig = lab.dir / "talosconfig"
     old_ca = yaml.safe_load(talosconfig.read_text())["contexts"]["lab"]["ca"]
     result = run_runbook(lab, tmp_path, *TARGET, runbook="rebuild", timeout=900)
@@ -105,6 +109,11 @@ def test_without_the_secrets_bundle_the_rebuilt_cluster_gets_a_new_identity(
     [bundle] = (lab.dir / "rebuild").glob("*/secrets.yaml")
     assert oct(bundle.stat().st_mode & 0o777) == "0o600"
     assert (lab.dir / "kubeconfig.pre-rebuild").is_file()
+    for name in ("controlplane.yaml", "worker.yaml"):  # the patch is in both configs
+        [config] = (lab.dir / "rebuild").glob(f"*/{name}")
+        cluster = yaml.safe_load(config.read_text())["cluster"]
+        assert cluster["network"]["cni"] == {"name": "none"}, cluster["network"]
+        assert cluster["proxy"]["disabled"] is True, cluster.get("proxy")
 
 
 @pytest.mark.parametrize(("faults", "step", "text"), [
@@ -220,3 +229,24 @@ def test_the_rebuild_is_rolled_back_to_the_old_template_and_snapshot(
     again = run_runbook(lab, tmp_path, "--plan", runbook="rebuild_rollback", name="again")
     assert again.exit_code == 4, again.tail()
     assert "tore its VMs down without being rolled back" in again.stderr
+
+
+def test_a_snapshot_changed_after_the_backup_stops_the_teardown_before_any_vm(
+        make_lab: Callable[..., Any], tmp_path: Path) -> None:
+    lab = make_lab(lab=CLIENT)
+    prepared = run_runbook(lab, tmp_path, *TARGET, "--prepare-only", runbook="rebuild",
+                           name="prepare")
+    assert prepared.exit_code == 0, f"{prepared.failed}\n{prepared.tail()}"
+    backups = load_profile(lab.profile).backups.etcd_snapshot_dir
+    [snapshot] = backups.glob("*-etcd-pre-rebuild-*.snapshot")
+    data = bytearray(snapshot.read_bytes())
+    data[100] ^= 0xFF  # same size, other content
+    snapshot.write_bytes(bytes(data))
+    result = run_runbook(lab, tmp_path, *TARGET, runbook="rebuild", timeout=900)
+    assert result.exit_code == 1, result.tail()
+    assert result.failed == ["test_teardown_gate"], result.tail()
+    text = result.step("test_teardown_gate").text
+    assert "[teardown-gate] not tearing anything down:" in text
+    assert f"the etcd snapshot {snapshot} has sha256 " in text and ", the record says " in text
+    vms = _vms(_pve(lab))
+    assert all(vms[v]["status"] == "running" for v in NODE_VMIDS)  # nothing stopped
