@@ -142,6 +142,14 @@ class Pve:
         """Every VM and template of the cluster (/cluster/resources?type=vm)."""
         return list(self.call("GET", "/cluster/resources", {"type": "vm"}) or [])
 
+    def by_vmid(self) -> dict[int, dict[str, Any]]:
+        """vms() by VMID."""
+        return {int(v["vmid"]): v for v in self.vms()}
+
+    def vm(self, vmid: int) -> dict[str, Any] | None:
+        """The VM or template of that VMID as /cluster/resources lists it, None when none."""
+        return self.by_vmid().get(vmid)
+
     def vmid_free(self, vmid: int) -> bool:
         """`/cluster/nextid?vmid=N` answers N when nobody has it (nothing is reserved)."""
         try:

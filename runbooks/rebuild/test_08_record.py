@@ -49,8 +49,7 @@ def test_cleanup(run: Run, pve: Pve, rebuild_plan: RebuildPlan) -> None:
     elif run.profile.rebuild.keep_old_template:
         lines.append(f"template {old} kept and protected: the way back")
     else:
-        vms = {int(v["vmid"]): v for v in pve.vms()}
-        have = vms.get(old)
+        have = pve.vm(old)
         if have is None:
             already_done(f"template {old} removed")
         else:

@@ -12,13 +12,13 @@ from pathlib import Path
 import pytest
 
 from drivers.errors import DriverError
+from drivers.etcdsnap import file_sha256
 from drivers.proxmox import Pve
 from drivers.talosctl import Talosctl
 from fixtures.cluster_lock import take_lock
 from fixtures.procedures.proofs import client_not_older
 from fixtures.procedures.redeploy import attach
 from fixtures.procedures.run import Run, not_applicable
-from fixtures.procedures.teardown import sha256_of
 from fixtures.rebuild import proxmox_of
 from fixtures.rebuild_rollback import FORWARD
 from model.plan import UpgradePlan
@@ -38,7 +38,7 @@ def test_the_way_back_exists(
         problems.append(f"run {forward.run_id} recorded no pre-rebuild etcd snapshot")
     elif not Path(backup.path).is_file():
         problems.append(f"the pre-rebuild etcd snapshot {backup.path} is gone")
-    elif sha256_of(Path(backup.path)) != backup.sha256:
+    elif file_sha256(Path(backup.path)) != backup.sha256:
         problems.append(f"the pre-rebuild etcd snapshot {backup.path} is not what was recorded")
     secrets = run.profile.rebuild.secrets
     if secrets is None or not secrets.is_file():
@@ -46,7 +46,7 @@ def test_the_way_back_exists(
             "rebuild.secrets (the old cluster's secrets bundle) is not there: the snapshot is "
             "unreadable without the cluster's secretbox key and CAs"
         )
-    vms = {int(v["vmid"]): v for v in pve.vms()}
+    vms = pve.by_vmid()
     old = vms.get(rebuild_plan.template.vmid)
     if old is None or not old.get("template"):
         problems.append(f"the old template {rebuild_plan.template.vmid} is not a template on PVE")
