@@ -9,8 +9,6 @@ from, which is how a rerun after a kill finds its record.)"""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from drivers.proxmox import Pve
@@ -20,8 +18,6 @@ from fixtures.procedures.run import Run
 from fixtures.rebuild import proxmox_of, target_image
 from fixtures.upgrade import spec_of
 from model.rebuild import RebuildPlan
-
-CONFIGS: dict[str, Path] = {}  # this session's generated configs' directory
 
 
 @pytest.mark.mutating
@@ -49,8 +45,7 @@ def test_clones_in_maintenance(run: Run, pve: Pve, rebuild_plan: RebuildPlan) ->
 @pytest.mark.mutating
 def test_machine_configs_generated(run: Run, rebuild_plan: RebuildPlan) -> None:
     """talosctl gen config with the new installer, the target Kubernetes and the secrets"""
-    directory, said = rd.generate_configs(run, rebuild_plan)
-    CONFIGS["dir"] = directory
+    _, said = rd.generate_configs(run, rebuild_plan)
     rd.attach(said, "machine configs")
 
 
@@ -58,7 +53,7 @@ def test_machine_configs_generated(run: Run, rebuild_plan: RebuildPlan) -> None:
 def test_configs_applied(run: Run) -> None:
     """Each node's config applied alone (apply-config --insecure, one node per call), each
     node out of maintenance mode before the next"""
-    directory = CONFIGS.get("dir") or rd.workdir(run)
+    directory = rd.workdir(run)  # where test_machine_configs_generated wrote them
     rd.attach(rd.install_talosconfig(run, directory), "talosconfig")
     done = [rd.apply_config(run, v, directory) for v in rd.redeploy_order(run)]
     rd.attach("\n".join(done), "configs applied")
