@@ -9,7 +9,6 @@ empty, or with the objects of the snapshot given to `bootstrap --recover-from`.
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -20,6 +19,7 @@ import pytest
 from drivers.proxmox import Pve
 from fixtures.procedures.pve_tasks import pve_task
 from model.profile import load_profile
+from tests.emulator.kube_live import wait_for
 
 pytestmark = pytest.mark.lab
 
@@ -44,15 +44,6 @@ cluster:
   secretboxEncryptionSecret: bGFiLXNlY3JldGJveA==
 """
 
-
-def _until(probe: Callable[[], Any], what: str, timeout: float = 30.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        got = probe()
-        if got:
-            return got
-        assert time.monotonic() < deadline, f"{what}: not within {timeout} s"
-        time.sleep(0.05)
 
 
 class Rebuild:
@@ -130,7 +121,7 @@ class Rebuild:
         )
         self.pve.call("POST", f"/nodes/pve/qemu/{vmid}/config", {"ipconfig0": f"ip={address}/8"})
         pve_task(self.pve, "POST", f"/nodes/pve/qemu/{vmid}/status/start", "start", 10)
-        _until(lambda: self.stage(address) == "maintenance", f"{name} in maintenance mode")
+        wait_for(lambda: self.stage(address) == "maintenance", f"{name} in maintenance mode", 30)
 
     def stage(self, address: str, insecure: bool = True) -> str | None:
         flags = ["--insecure"] if insecure else []
@@ -163,7 +154,7 @@ class Rebuild:
             assert (r.returncode, r.stdout, r.stderr) == (0, "", ""), r.stderr
         for _, address, role, _ in self.nodes:
             if role == "controlplane":
-                _until(lambda a=address: self.etcd_state(a) == "Preparing", "etcd Preparing")
+                wait_for(lambda a=address: self.etcd_state(a) == "Preparing", "etcd Preparing", 30)
 
     def bootstrap(self, *extra: str) -> Any:
         return self.talosctl("bootstrap", "-n", self.primary, "-e", self.primary, *extra)
@@ -197,9 +188,10 @@ class Rebuild:
                 == cps
             )
 
-        _until(members, "etcd members = the control planes, no learners", 60)
+        wait_for(members, "etcd members = the control planes, no learners", 60)
         want = {name: ("True", "v1.32.2", f"Talos ({NEW})") for name, *_ in self.nodes}
-        _until(lambda: self.nodes_ready() == want, "every node Ready with the new versions")
+        wait_for(lambda: self.nodes_ready() == want, "every node Ready with the new versions",
+                 30)
         assert self.stage(self.primary, insecure=False) == "running"
 
     def configmap(self, create: bool = False) -> int:
@@ -287,7 +279,7 @@ def test_maintenance_refusals_and_faults(rebuild: Rebuild) -> None:
     )
     assert rebuild.stage(cp[1]) == "maintenance"
     assert rebuild.apply(cp[1], "controlplane").returncode == 0
-    _until(lambda: rebuild.etcd_state(cp[1]) == "Preparing", "etcd Preparing")
+    wait_for(lambda: rebuild.etcd_state(cp[1]) == "Preparing", "etcd Preparing", 30)
     failed = rebuild.bootstrap()
     assert "code = FailedPrecondition desc = time is not in sync yet" in failed.stderr
     assert rebuild.bootstrap().returncode == 0  # the fault fired once

@@ -6,7 +6,6 @@ away. The lab PVE carries what a disk holds from the download to the template an
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -16,6 +15,7 @@ import pytest
 from drivers.proxmox import Pve
 from fixtures.procedures.pve_tasks import pve_task
 from model.profile import load_profile
+from tests.emulator.kube_live import wait_for
 
 pytestmark = pytest.mark.lab
 
@@ -26,15 +26,6 @@ def _pve(lab: Any) -> tuple[Pve, Any]:
     token = Path(str(conf.token.ref)).read_text().strip()
     return Pve(conf.api, conf.node, token), conf
 
-
-def _until(probe: Callable[[], Any], what: str, timeout: float = 10.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        got = probe()
-        if got:
-            return got
-        assert time.monotonic() < deadline, f"{what}: not within {timeout} s"
-        time.sleep(0.05)
 
 
 def test_a_clone_of_a_template_answers_in_maintenance_mode(make_lab: Callable[..., Any]) -> None:
@@ -55,7 +46,7 @@ def test_a_clone_of_a_template_answers_in_maintenance_mode(make_lab: Callable[..
     def get(*args: str) -> Any:
         return lab.talosctl(*args, "-n", addr)
 
-    done = _until(lambda: (r := get("get", "machinestatus", "--insecure", "-o", "json"))
+    done = wait_for(lambda: (r := get("get", "machinestatus", "--insecure", "-o", "json"))
                   .returncode == 0 and r, "maintenance mode answers")
     assert json.loads(done.stdout)["spec"]["stage"] == "maintenance"
     version = json.loads(get("get", "version", "--insecure", "-o", "json").stdout)
