@@ -74,7 +74,7 @@ class LabStarter:
 
     def close(self) -> None:
         for lab in self.labs:
-            lab.stop()
+            lab.stop(discard_data=True)
 
 
 @pytest.fixture

@@ -16,4 +16,4 @@ def module_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     try:
         yield lab
     finally:
-        lab.stop()
+        lab.stop(discard_data=True)

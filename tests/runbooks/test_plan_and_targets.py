@@ -30,7 +30,7 @@ PREFLIGHT = ["test_change_is_approved", "test_plan_is_valid", "test_target_image
 def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     lab = Lab.start(tmp_path_factory.mktemp("plan-lab") / "run")
     yield lab
-    lab.stop()
+    lab.stop(discard_data=True)
 
 
 def _velero_backups(kube: Kube) -> list[str]:
