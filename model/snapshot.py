@@ -98,7 +98,6 @@ class NodeObservation(_Observed):
     machine_ready: bool | None = None
     unmet_conditions: tuple[UnmetCondition, ...] = ()
     extensions: tuple[ExtensionObservation, ...] = ()
-    boot_id: str | None = None
 
     @property
     def schematic_ids(self) -> list[str]:

@@ -116,7 +116,6 @@ def _talos_node(name: str) -> NodeObservation:
         machine_stage="running",
         machine_ready=True,
         extensions=exts,
-        boot_id=f"boot-{name}",
     )
 
 

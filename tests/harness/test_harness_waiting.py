@@ -173,3 +173,36 @@ def test_a_wake_that_gave_up_falls_back_to_polling_within_the_deadline() -> None
         wait_until(script("False"), not_ready, timeout=10, what="w2 Ready", interval=4,
                    clock=clock, pause=clock.pause, wake=wake)
     assert clock.pauses == [4, 4, 1]  # the deadline counts the time the wake took
+
+
+def test_wake_first_waits_for_the_event_before_the_first_probe() -> None:
+    """A probe that is dear (a whole observation) is not spent on a kubelet still starting:
+    the wake comes first, then the probes; the wake's time counts against the deadline."""
+    clock = Clock()
+    probed_at: list[float] = []
+    values = script("Ready")
+
+    def probe() -> str:
+        probed_at.append(clock.now)
+        return values()
+
+    def wake(left: float) -> bool:  # the Node turned Ready 3 s later
+        clock.now += 3
+        return True
+
+    record = wait_until(probe, not_ready, timeout=60, what="w2 Ready", interval=2,
+                        clock=clock, pause=clock.pause, wake=wake, wake_first=True)
+    assert probed_at == [1003] and record.polls == 1 and clock.pauses == []
+
+
+def test_wake_first_that_gave_up_still_probes_and_times_out_on_the_same_deadline() -> None:
+    clock = Clock()
+
+    def wake(left: float) -> bool:  # the API was away for the whole wait
+        clock.now += left
+        return False
+
+    with pytest.raises(WaitTimeout, match=r"^w2 Ready: after 10 s still: w2 Ready=False$"):
+        wait_until(script("False"), not_ready, timeout=10, what="w2 Ready", interval=4,
+                   clock=clock, pause=clock.pause, wake=wake, wake_first=True)
+    assert clock.pauses == []  # one probe at the deadline, judged, then the timeout
