@@ -76,9 +76,10 @@ class NodeOrder:
 
     @property
     def worker_batches(self) -> tuple[tuple[NodeRef, ...], ...]:
-        """The workers in batches of up to `worker_batch`, in profile order. At run time a
-        PodDisruptionBudget may split a batch into smaller ones (fixtures/procedures/batches);
-        a batch never takes a node from the next one."""
+        """The workers in batches of up to `worker_batch`, in profile order: the batches when
+        the preflight formed none from the live budgets (fixtures/procedures/batches.predict).
+        At run time a PodDisruptionBudget may split a batch into smaller ones; a batch never
+        takes a node from the next one."""
         n = self.worker_batch
         return tuple(self.workers[i : i + n] for i in range(0, len(self.workers), n))
 
@@ -310,9 +311,8 @@ class UpgradePlan:
         ]
         if self.nodes.worker_batch > 1:
             lines.append(
-                f"Workers in batches of up to {self.nodes.worker_batch} (a PodDisruptionBudget "
-                "may split one; control planes one at a time): "
-                + "; ".join(", ".join(n.name for n in b) for b in self.nodes.worker_batches)
+                f"Workers in batches of up to {self.nodes.worker_batch}, formed in the preflight "
+                "from the live PodDisruptionBudgets and workloads (control planes one at a time)"
             )
         width = max(len(x.name) for x in self.nodes.in_order)
         for i, hop in enumerate(self.hops, 1):

@@ -7,13 +7,15 @@ is idle, no PodDisruptionBudget blocks a drain, a way back exists."""
 from __future__ import annotations
 
 import allure
+import pytest
 
 from checks import upgrade as proofs
 from drivers.factory import Factory
 from drivers.talosctl import Talosctl
-from fixtures.procedures.batches import predict
+from fixtures.procedures.batches import describe, predict
 from fixtures.procedures.proofs import client_not_older, cluster_matches_profile
 from fixtures.procedures.run import Run, not_applicable
+from fixtures.upgrade import follow_batches
 from fixtures.verdicts import assert_no_findings
 from model.catalog import Catalog
 from model.plan import UpgradePlan, installer_image
@@ -54,17 +56,21 @@ def test_no_flux_reconciliation_in_progress(run: Run) -> None:
     assert_no_findings(proofs.check_flux_idle(snap), "Flux must be idle before nodes reboot")
 
 
-def test_no_pdb_blocks_drain(run: Run, plan: UpgradePlan) -> None:
+def test_no_pdb_blocks_drain(run: Run, plan: UpgradePlan, request: pytest.FixtureRequest) -> None:
     """No PodDisruptionBudget would block draining any node; with worker batches, the batches
-    the budgets allow as the cluster stands now"""
+    the budgets allow as the cluster stands now, which the worker steps then follow"""
     snap = run.observer.latest()
     names = [n.name for n in plan.nodes.in_order] if plan.talos_hops else []
     assert_no_findings(proofs.check_drain_not_blocked(snap, names), "drain preflight")
     if plan.talos_hops and plan.nodes.worker_batch > 1:
-        run.batches.predicted = predict(plan, snap)
+        chunks = predict(plan, snap, [n.name for n in plan.nodes.workers])
+        run.batches.predicted = describe(plan, snap, chunks)
         allure.attach(
             "\n".join(run.batches.predicted), "worker batches", allure.attachment_type.TEXT
         )
+        session = request.session
+        run.batches.follow = lambda formed: follow_batches(session, plan, formed)
+        run.batches.form(chunks)
 
 
 def test_rollback_path_exists(

@@ -1,8 +1,9 @@
-"""Workers in batches (--batch N / upgrade.workers.batch): the budget shrinks a batch and the
-evidence says why; --plan shows the batches; a failure in a batch lets the other members
-finish their proofs and starts no new batch; a kill -9 mid-batch resumes without upgrading a
-node twice. The default lab's `web` Deployment (3 replicas, one per worker, a budget of one
-unavailable) and its 2 coredns replicas make batches smaller than the plan's."""
+"""Workers in batches (--batch N / upgrade.workers.batch): the preflight forms the batches
+from the live budgets and --plan shows them; a budget shrinks a batch at run time and the
+evidence says why; a failure in a batch lets the other members finish their proofs and starts
+no new batch; a kill -9 mid-batch resumes without upgrading a node twice. The default lab's
+`web` Deployment (3 replicas, a budget of one unavailable) and its 2 coredns replicas keep
+workers apart; the pods a batch evicts land on the workers left, which the next batch meets."""
 
 from __future__ import annotations
 
@@ -36,26 +37,30 @@ def test_a_budget_shrinks_the_batch_and_plan_shows_it(make_lab: Callable[..., An
     plan = run_runbook(lab, tmp_path, "--batch", "3", "--plan", name="plan")
     assert plan.exit_code == 0, plan.tail()
     text = plan.stdout.split(" upgrade plan (nothing was changed) ", 1)[1]
-    assert ("Workers in batches of up to 3 (a PodDisruptionBudget may split one; control planes "
-            "one at a time): w1, w2, w3; w4, w5, w6") in text
-    assert ("  batch 1: w1, w3 (not w2: PodDisruptionBudget apps/web: draining w1, w2 together "
-            "evicts 2 (") in text, text
+    assert ("Workers in batches of up to 3, formed in the preflight from the live "
+            "PodDisruptionBudgets and workloads (control planes one at a time)") in text
+    # w2 holds web's other pod: a later worker fills w1's batch instead
+    assert ("  batch 1: w1, w3, w4 (not w2: PodDisruptionBudget apps/web: draining w1, w2 "
+            "together evicts 2 (") in text, text
+    assert "  batch 2: w2, w5, w6\n" in text, text
 
     alluredir = tmp_path / "allure"
     result = run_runbook(lab, tmp_path, "--batch", "3", f"--alluredir={alluredir}",
                          "--no-bundle")
     assert result.exit_code == 0, f"{result.failed}\n{result.tail()}"
+    upgrades = [n for n in result.steps if n.startswith("test_upgrade_worker")]
+    assert upgrades == [f"test_upgrade_worker[v1.9.4-{n}]"
+                        for n in ("w1", "w3", "w4", "w2", "w5", "w6")], upgrades
     batches = _batches(alluredir)
-    assert batches["v1.9.4-w1"].splitlines()[:3] == [
-        "batch (up to 3): w1, w3 -> Talos v1.9.4",
-        "plan batch: w1, w2, w3",
-        "not now: w2, it would break:",
-    ]
-    assert "[pdb-blocks-drain] PodDisruptionBudget apps/web: expected at most 1 of its pods " \
-           "evicted at once, observed draining w1, w2 together evicts 2" in batches["v1.9.4-w1"]
-    # w2 holds web's other pod: it goes once w1 is back, alongside w3 if w3 is still away
-    assert batches["v1.9.4-w2"].splitlines()[0].startswith("batch (up to 3): w2")
-    for name in ("w1", "w2", "w3"):  # the gate runs once no worker is in flight
+    assert batches["v1.9.4-w1"].splitlines()[0] == "batch (up to 3): w1, w3, w4 -> Talos v1.9.4"
+    # w1's batch evicted web's and coredns's pods onto w5 and w6: the batch formed again as w2
+    # starts keeps them out, and they go together after it
+    w2 = batches["v1.9.4-w2"].splitlines()
+    assert w2[:2] == ["batch (up to 3): w2 -> Talos v1.9.4", "not now: w5, it would break:"], w2
+    assert ("  [pdb-blocks-drain] PodDisruptionBudget apps/web: expected at most 1 of its pods "
+            "evicted at once, observed draining w2, w5 together evicts 2 (") in w2[2], w2
+    assert batches["v1.9.4-w5"].splitlines()[0] == "batch (up to 3): w5, w6 -> Talos v1.9.4"
+    for name in ("w4", "w2", "w6"):  # the gate runs once no worker is in flight
         assert result.step(f"test_cluster_gate_after_worker[v1.9.4-{name}]").outcome == "passed"
     after = lab_counts(lab)
     assert {n: v["upgrade_count"] for n, v in after.items()} == dict.fromkeys(after, 1)
@@ -73,24 +78,27 @@ def test_a_failure_in_a_batch_lets_the_others_finish_and_starts_no_new_batch(
                          "--no-bundle")
     assert result.exit_code == 1, result.tail()
     assert _batches(alluredir)["v1.9.4-w1"].splitlines()[0] == (
-        "batch (up to 3): w1, w3 -> Talos v1.9.4")
+        "batch (up to 3): w1, w3, w4 -> Talos v1.9.4")
     assert result.failed == ["test_worker_version[v1.9.4-w1]"], result.tail()
     assert "w1 came back on v1.9.2, expected v1.9.4" in result.step(
         "test_worker_version[v1.9.4-w1]").text
-    # w3 was in flight with w1: every proof of it still ran
-    for step in ("test_upgrade_worker", "test_worker_version", "test_worker_extensions",
-                 "test_worker_ready"):
-        assert result.step(f"{step}[v1.9.4-w3]").outcome == "passed", step
+    # w3 and w4 were in flight with w1: every proof of them still ran
+    for name in ("w3", "w4"):
+        for step in ("test_upgrade_worker", "test_worker_version", "test_worker_extensions",
+                     "test_worker_ready"):
+            assert result.step(f"{step}[v1.9.4-{name}]").outcome == "passed", (name, step)
     # w2 was not started: no new batch after a failure; no gate, nothing after the batch
-    w2 = result.step("test_upgrade_worker[v1.9.4-w2]")
-    assert w2.outcome == "skipped" and "no new batch after a failure" in w2.text, w2
-    assert result.step("test_cluster_gate_after_worker[v1.9.4-w3]").outcome == "skipped"
-    assert result.step("test_upgrade_worker[v1.9.4-w4]").outcome == "skipped"
+    w2 = result.step("test_upgrade_worker[v1.9.4-w2]")  # the next batch waits for this one's gate
+    assert w2.outcome == "skipped" and w2.message.startswith(
+        "test_upgrade_worker[v1.9.4-w2] depends on runbooks/in_place/test_03_workers.py::"
+        "test_cluster_gate_after_worker[v1.9.4-w4]"), w2
+    assert result.step("test_cluster_gate_after_worker[v1.9.4-w4]").outcome == "skipped"
+    assert result.step("test_upgrade_worker[v1.9.4-w5]").outcome == "skipped"
     after = lab_counts(lab)
-    for name in ("w2", "w4", "w5", "w6", "cp1", "cp2", "cp3"):
+    for name in ("w2", "w5", "w6", "cp1", "cp2", "cp3"):
         assert after[name]["upgrade_count"] == 0, name
         assert after[name]["boot_count"] == before[name]["boot_count"], name
-    assert after["w3"]["talos_version"] == "v1.9.4"
+    assert after["w3"]["talos_version"] == after["w4"]["talos_version"] == "v1.9.4"
     summary = result.stdout.split(" run summary ", 1)[1].splitlines()[1]
     assert summary.startswith("in_place on lab: failed at test_worker_version[v1.9.4-w1]: w1 "
                               "came back on v1.9.2"), summary
@@ -104,12 +112,12 @@ def test_killed_mid_batch_then_resumed_upgrades_each_node_once(make_lab: Callabl
     seen = None
     while seen is None and time.monotonic() < deadline and proc.poll() is None:
         counts = lab_counts(lab)
-        if counts["w1"]["upgrade_count"] and counts["w3"]["upgrade_count"]:
-            seen = counts  # the batch w1, w3 is in flight
+        if all(counts[n]["upgrade_count"] for n in ("w1", "w3", "w4")):
+            seen = counts  # the batch w1, w3, w4 is in flight
         else:
             time.sleep(0.02)  # polling the lab's status for a state, with a deadline
     try:
-        assert seen is not None, f"w1 and w3 never in flight together (exit {proc.poll()})"
+        assert seen is not None, f"w1, w3, w4 never in flight together (exit {proc.poll()})"
     finally:
         kill_group(proc)
         proc.communicate()
