@@ -8,7 +8,8 @@ names) therefore goes through the probe. Instrumented:
 - every `check_*` function of the `checks` package;
 - `fixtures.waiting.wait_until` (its judge and pause are wrapped to see polls and sleeps;
   time blocked in a `wake`, the Node watch, is not counted as a pause);
-- `drivers.observe.observe` (one full cluster observation), `drivers.process.Runner.run`
+- `drivers.observe.observe` (one full cluster observation), `drivers.observe.observe_node`
+  (one node's Talos side), `drivers.process.Runner.run`
   (one process), `drivers.kube.Kube._do` (one Kubernetes API request).
 
 Postconditions asserted (the count the upgrade benchmark compares with the guide's):
@@ -54,6 +55,7 @@ class Probe:
         self.processes: list[dict[str, Any]] = []
         self.kube: list[dict[str, Any]] = []
         self.observations: list[dict[str, Any]] = []
+        self.node_looks: list[dict[str, Any]] = []  # one node's Talos side (observe_node)
         self.tests: dict[str, dict[str, Any]] = {}
         self.runners: list[Any] = []
         self.kubes: list[Any] = []
@@ -97,6 +99,8 @@ class Probe:
                     self.instrument(obj, "check", f"{mod.__name__}.{name}")
         self.instrument(fixtures.waiting.wait_until, "wait", "fixtures.waiting.wait_until")
         self.instrument(drivers.observe.observe, "observe", "drivers.observe.observe")
+        self.instrument(drivers.observe.observe_node, "observe_node",
+                        "drivers.observe.observe_node")
         self.instrument(drivers.process.Runner.run, "process", "drivers.process.Runner.run")
         self.instrument(drivers.kube.Kube._do, "kube_request", "drivers.kube.Kube._do")
 
@@ -172,6 +176,14 @@ class Probe:
             self.observations.append({"test": self.test, "in_wait": bool(self.waits),
                                       "seconds": time.perf_counter() - started})
 
+    def observe_node(self, key: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        started = time.perf_counter()
+        try:
+            return self.originals[key](*args, **kwargs)
+        finally:
+            self.node_looks.append({"test": self.test, "in_wait": bool(self.waits),
+                                    "seconds": time.perf_counter() - started})
+
     def process(self, key: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         runner, argv = args[0], list(args[1] if len(args) > 1 else kwargs["argv"])
         if not any(r is runner for r in self.runners):
@@ -225,6 +237,8 @@ class Probe:
                              "by_phase": dict(Counter(_phase(o["test"])
                                                       for o in self.observations)),
                              "list": self.observations},
+            "node_looks": {"count": len(self.node_looks),
+                           "seconds": sum(o["seconds"] for o in self.node_looks)},
             "processes": {"count": len(self.processes),
                           "seconds": sum(p["seconds"] for p in self.processes),
                           "by_command": verbs, "list": self.processes},

@@ -222,6 +222,7 @@ def profile_runbook(run: dict[str, Any]) -> dict[str, Any]:
                          "talosctl_processes": len(obs_procs),
                          "talosctl_seconds": sum(x["seconds"] for x in obs_procs),
                          "by_phase": obs["by_phase"], "by_step": dict(per_step)},
+        "node_looks": p.get("node_looks", {"count": 0, "seconds": 0.0}),
         "kube_requests": {"count": p["kube"]["count"], "seconds": p["kube"]["seconds"]},
         "boot_id_reads": reads,
         "waits": {"count": len(waits), "judgements": sum(w["judgements"] for w in waits),
@@ -302,7 +303,9 @@ def suggestions(prof: dict[str, Any], guide: dict[str, Any],
                f"{obs['seconds']:.1f} s ({100 * obs['seconds'] / prof['wall_seconds']:.0f}% of "
                f"the wall time, mostly overlapping the lab's own reboots); per step: "
                + ", ".join(f"{k} {v}" for k, v in sorted(obs["by_step"].items(),
-                                                         key=lambda kv: -kv[1])))
+                                                         key=lambda kv: -kv[1]))
+               + f"; and {prof['node_looks']['count']} looks at one node after its reboot "
+               f"({prof['node_looks']['seconds']:.1f} s)")
     if cost:
         out.append(f"[5] one observation's talosctl reads on this machine: "
                    f"{cost['sequential_seconds']:.2f} s one after another, "

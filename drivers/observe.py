@@ -14,12 +14,14 @@ Versions resource (`get version`) only exists from Talos v1.10.0.
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from typing import Any
 
 from drivers import parse
 from drivers.errors import DriverError, ParseError, ToolNotFound
 from drivers.kube import Kube
 from drivers.talosctl import PerNode, Talosctl
+from model.profile import Node as ProfileNode
 from model.profile import Profile
 from model.snapshot import (
     ClusterSnapshot,
@@ -39,6 +41,7 @@ from model.snapshot import (
 )
 from model.versions import KubeVersion, TalosVersion, VersionError
 
+ALARMS = ["etcd", "alarm", "list"]
 HARNESS_ERRORS = (ParseError, ToolNotFound)  # raised: the tool, not the cluster, is at fault
 
 
@@ -70,10 +73,29 @@ def observe(
     cps = [n.target for n in profile.control_planes]
     # the fixed set of reads, started at once (each still one process over all its nodes)
     talos.prefetch(
-        [(["version"], targets)]
-        + [(["get", r, "-o", "json"], targets) for r in ("machinestatus", "extensions")]
+        _node_reads(targets)
         + [(["etcd", "members"], cps), (["etcd", "status"], cps)]
+        # used when the first control plane answers etcd status (else dropped)
+        + ([(ALARMS, cps[:1])] if cps else [])
     )
+    observed = _talos_side(talos, nodes)
+    etcd = _observe_etcd(
+        talos,
+        [n.target for n in profile.control_planes],
+        {n.target: n.name for n in profile.control_planes},
+    )
+    snap: dict[str, Any] = {"taken_at": taken, "nodes": tuple(observed), "etcd": etcd}
+    try:
+        snap.update(_observe_kube(kube, flux if flux is not None else profile.flux.enabled))
+    except DriverError as e:
+        snap["kube_error"] = str(e)
+    return ClusterSnapshot(**snap)
+
+
+def _talos_side(talos: Talosctl, nodes: Sequence[ProfileNode]) -> list[NodeObservation]:
+    """Each node's Talos side: its version, machine status and extensions (the reads are
+    prefetched by the caller)."""
+    targets = [n.target for n in nodes]
     versions = _get_all(talos, "version", targets)
     stages = _get_all(talos, "machinestatus", targets)
     exts = _get_all(talos, "extensions", targets)
@@ -120,17 +142,23 @@ def observe(
                 extensions=extensions,
             )
         )
-    etcd = _observe_etcd(
-        talos,
-        [n.target for n in profile.control_planes],
-        {n.target: n.name for n in profile.control_planes},
-    )
-    snap: dict[str, Any] = {"taken_at": taken, "nodes": tuple(observed), "etcd": etcd}
-    try:
-        snap.update(_observe_kube(kube, flux if flux is not None else profile.flux.enabled))
-    except DriverError as e:
-        snap["kube_error"] = str(e)
-    return ClusterSnapshot(**snap)
+    return observed
+
+
+def observe_node(profile: Profile, talos: Talosctl, name: str) -> ClusterSnapshot:
+    """Only the Talos side of one node (version, machine status, extensions: three reads at
+    once), for the proofs about that node right after its reboot. A snapshot with that node
+    and nothing else: never judge the cluster on it."""
+    node = next(n for n in profile.all_nodes if n.name == name)
+    taken = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    talos.prefetch(_node_reads([node.target]))
+    return ClusterSnapshot(taken_at=taken, nodes=tuple(_talos_side(talos, [node])))
+
+
+def _node_reads(targets: list[str]) -> list[tuple[list[str], list[str]]]:
+    return [(["version"], targets)] + [
+        (["get", r, "-o", "json"], targets) for r in ("machinestatus", "extensions")
+    ]
 
 
 def _observe_etcd(talos: Talosctl, cps: list[str], names: dict[str, str]) -> EtcdObservation:
@@ -160,6 +188,8 @@ def _observe_etcd(talos: Talosctl, cps: list[str], names: dict[str, str]) -> Etc
     alarms: list[EtcdAlarm] = []
     alarms_error = None
     reachable = [c for c in cps if isinstance(status_by.get(c), EtcdStatus)]
+    if cps and reachable[:1] != cps[:1]:
+        talos.drop_prefetched(ALARMS, cps[:1])
     if reachable:
         try:
             found = talos.etcd_alarms(reachable[:1])

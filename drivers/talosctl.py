@@ -187,6 +187,10 @@ class Talosctl:
             if isinstance(done, Completed):
                 self._prefetched[(tuple(args), tuple(nodes))] = done
 
+    def drop_prefetched(self, args: Sequence[str], nodes: Sequence[str]) -> None:
+        """Forget a prefetched read that will not be used (so no later call takes it stale)."""
+        self._prefetched.pop((tuple(args), tuple(nodes)), None)
+
     def _read(
         self,
         args: Sequence[str],
