@@ -99,8 +99,7 @@ class Probe:
                     self.instrument(obj, "check", f"{mod.__name__}.{name}")
         self.instrument(fixtures.waiting.wait_until, "wait", "fixtures.waiting.wait_until")
         self.instrument(drivers.observe.observe, "observe", "drivers.observe.observe")
-        self.instrument(drivers.observe.observe_node, "observe_node",
-                        "drivers.observe.observe_node")
+        self.instrument(drivers.observe.observe_node, "observe", "drivers.observe.observe_node")
         self.instrument(drivers.process.Runner.run, "process", "drivers.process.Runner.run")
         self.instrument(drivers.kube.Kube._do, "kube_request", "drivers.kube.Kube._do")
 
@@ -173,16 +172,9 @@ class Probe:
         try:
             return self.originals[key](*args, **kwargs)
         finally:
-            self.observations.append({"test": self.test, "in_wait": bool(self.waits),
-                                      "seconds": time.perf_counter() - started})
-
-    def observe_node(self, key: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        started = time.perf_counter()
-        try:
-            return self.originals[key](*args, **kwargs)
-        finally:
-            self.node_looks.append({"test": self.test, "in_wait": bool(self.waits),
-                                    "seconds": time.perf_counter() - started})
+            into = self.node_looks if key.endswith("observe_node") else self.observations
+            into.append({"test": self.test, "in_wait": bool(self.waits),
+                         "seconds": time.perf_counter() - started})
 
     def process(self, key: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         runner, argv = args[0], list(args[1] if len(args) > 1 else kwargs["argv"])
