@@ -39,6 +39,7 @@ class SigningError(ValueError):
 
 
 def sha256_of(path: Path) -> str:
+    """The sha256 of a file, read in 1 MiB blocks (an etcd snapshot may be gigabytes)."""
     digest = hashlib.sha256()
     with path.open("rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):

@@ -83,12 +83,3 @@ def verify_snapshot(
     return EtcdBackup(
         str(path), size, digest, info["hash"], int(info["rev"]), int(info["keys"]), node
     )
-
-
-def file_sha256(path: Path) -> str:
-    """The sha256 of a file (read in 1 MiB chunks: a snapshot may be gigabytes)."""
-    h = hashlib.sha256()
-    with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from drivers.bundle import sha256_of
 from drivers.errors import DriverError
-from drivers.etcdsnap import file_sha256
 from drivers.proxmox import Pve
 from drivers.talosctl import Talosctl
 from fixtures.cluster_lock import take_lock
@@ -38,7 +38,7 @@ def test_the_way_back_exists(
         problems.append(f"run {forward.run_id} recorded no pre-rebuild etcd snapshot")
     elif not Path(backup.path).is_file():
         problems.append(f"the pre-rebuild etcd snapshot {backup.path} is gone")
-    elif file_sha256(Path(backup.path)) != backup.sha256:
+    elif sha256_of(Path(backup.path)) != backup.sha256:
         problems.append(f"the pre-rebuild etcd snapshot {backup.path} is not what was recorded")
     secrets = run.profile.rebuild.secrets
     if secrets is None or not secrets.is_file():
