@@ -12,6 +12,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
+import httpx
+
 from emulator.api import Lab
 
 T = TypeVar("T")
@@ -111,3 +113,13 @@ def idle(lab: Lab, name: str, timeout: float = 30.0) -> dict[str, Any]:
         return n if n["busy"] is None and n["apid"] and n["stage"] == "running" else None
 
     return wait_until(probe, timeout, f"{name} idle and running")
+
+
+def lab_api(lab: Lab) -> httpx.Client:
+    """A client of the lab's Proxmox VE API with the lab's API token."""
+    token = (lab.dir / "pve-token").read_text().strip()
+    return httpx.Client(
+        base_url=lab.state["proxmox"] + "/api2/json",
+        timeout=10,
+        headers={"Authorization": f"PVEAPIToken={token}"},
+    )

@@ -20,7 +20,7 @@ from emulator.api import Lab, _pid_alive
 from emulator.proxmox.models import MIB, ProxmoxModel
 from emulator.proxmox.shell import run
 from emulator.proxmox.sshhost import SSH_PORT, kill_recorded
-from tests.emulator.lab_helpers import wait_until
+from tests.emulator.lab_helpers import lab_api, wait_until
 
 SCHEMATIC = "dc7b152cb3ea99b821fcb7340ce7168313ce393d663740b791c36f6e95fc8586"
 
@@ -38,15 +38,6 @@ def _host(lab: Lab, backend: str = "ssh") -> Any:
         ssh_identity_file=c["key"]["file"],
         ssh_extra_args=f"-o UserKnownHostsFile={c['known_hosts']} -o StrictHostKeyChecking=yes "
         "-o BatchMode=yes",
-    )
-
-
-def _api(lab: Lab) -> httpx.Client:
-    token = (lab.dir / "pve-token").read_text().strip()
-    return httpx.Client(
-        base_url=lab.state["proxmox"] + "/api2/json",
-        timeout=10,
-        headers={"Authorization": f"PVEAPIToken={token}"},
     )
 
 
@@ -108,7 +99,7 @@ def test_testinfra_runs_qm_config_on_the_pve_model(lab: Lab) -> None:
     host = _host(lab)
     out = host.run("qm config 201")
     assert out.rc == 0, out.stderr
-    api_cfg = _api(lab).get("/nodes/pve/qemu/201/config").json()["data"]
+    api_cfg = lab_api(lab).get("/nodes/pve/qemu/201/config").json()["data"]
     lines = out.stdout.splitlines()
     assert f"net0: {api_cfg['net0']}" in lines
     assert lines == sorted(lines) and not any(ln.startswith("digest:") for ln in lines)
@@ -126,7 +117,7 @@ def test_testinfra_runs_qm_config_on_the_pve_model(lab: Lab) -> None:
 
 
 def test_a_download_is_a_real_file_that_importdisk_attaches(lab: Lab) -> None:
-    api, host = _api(lab), _host(lab)
+    api, host = lab_api(lab), _host(lab)
     factory = lab.state["factory"]
     url = f"{factory}/image/{SCHEMATIC}/v1.9.2/nocloud-amd64.raw"
     _task(

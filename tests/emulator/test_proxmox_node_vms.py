@@ -17,6 +17,7 @@ from emulator.api import Lab
 from emulator.errors import LabError
 from emulator.proxmox.models import ProxmoxModel, Vm
 from emulator.proxmox.routes import build_app
+from tests.emulator.lab_helpers import lab_api
 from tests.emulator.serving import serve
 
 TOKEN_ID = "root@pam!harness"
@@ -327,15 +328,6 @@ def test_config_keeps_a_given_mac_and_checks_it(api: httpx.Client) -> None:
 @pytest.fixture(scope="module")
 def lab(make_module_lab: Callable[..., Lab]) -> Lab:
     return make_module_lab()
-
-
-def lab_api(lab: Lab) -> httpx.Client:
-    token = (lab.dir / "pve-token").read_text().strip()
-    return httpx.Client(
-        base_url=lab.state["proxmox"] + "/api2/json",
-        timeout=10,
-        headers={"Authorization": f"PVEAPIToken={token}"},
-    )
 
 
 def test_lab_node_vms_carry_mac_and_ipconfig(lab: Lab) -> None:
