@@ -71,24 +71,29 @@ def observe(
     nodes = list(profile.all_nodes)
     targets = [n.target for n in nodes]
     cps = [n.target for n in profile.control_planes]
-    # the fixed set of reads, started at once (each still one process over all its nodes)
+    snap: dict[str, Any] = {"taken_at": taken}
+
+    def kube_side() -> None:
+        try:
+            snap.update(_observe_kube(kube, flux if flux is not None else profile.flux.enabled))
+        except DriverError as e:
+            snap["kube_error"] = str(e)
+
+    # the fixed set of reads, started at once (each still one process over all its nodes);
+    # the Kubernetes side is read while they run
     talos.prefetch(
         _node_reads(targets)
         + [(["etcd", "members"], cps), (["etcd", "status"], cps)]
         # used when the first control plane answers etcd status (else dropped)
-        + ([(ALARMS, cps[:1])] if cps else [])
+        + ([(ALARMS, cps[:1])] if cps else []),
+        meanwhile=kube_side,
     )
-    observed = _talos_side(talos, nodes)
-    etcd = _observe_etcd(
+    snap["nodes"] = tuple(_talos_side(talos, nodes))
+    snap["etcd"] = _observe_etcd(
         talos,
         [n.target for n in profile.control_planes],
         {n.target: n.name for n in profile.control_planes},
     )
-    snap: dict[str, Any] = {"taken_at": taken, "nodes": tuple(observed), "etcd": etcd}
-    try:
-        snap.update(_observe_kube(kube, flux if flux is not None else profile.flux.enabled))
-    except DriverError as e:
-        snap["kube_error"] = str(e)
     return ClusterSnapshot(**snap)
 
 
@@ -164,7 +169,6 @@ def _node_reads(targets: list[str]) -> list[tuple[list[str], list[str]]]:
 def _observe_etcd(talos: Talosctl, cps: list[str], names: dict[str, str]) -> EtcdObservation:
     """etcd as each control plane sees it, keyed by node name."""
     members_by: dict[str, tuple[EtcdMember, ...] | str] = {}
-    status_by: dict[str, EtcdStatus | str] = {}
     try:
         members = talos.etcd_members(cps)
         for node, err in members.errors.items():
@@ -175,16 +179,7 @@ def _observe_etcd(talos: Talosctl, cps: list[str], names: dict[str, str]) -> Etc
         raise
     except DriverError as e:
         members_by = dict.fromkeys(cps, str(e))
-    try:
-        status = talos.etcd_status(cps)
-        for node, err in status.errors.items():
-            status_by[node] = err
-        for node, row in status.values.items():
-            status_by[node] = _status(row) if row else "no status row"
-    except HARNESS_ERRORS:
-        raise
-    except DriverError as e:
-        status_by = dict.fromkeys(cps, str(e))
+    status_by = _etcd_status(talos, cps)
     alarms: list[EtcdAlarm] = []
     alarms_error = None
     reachable = [c for c in cps if isinstance(status_by.get(c), EtcdStatus)]
@@ -214,6 +209,37 @@ def _observe_etcd(talos: Talosctl, cps: list[str], names: dict[str, str]) -> Etc
         alarms=tuple(alarms),
         alarms_error=alarms_error,
     )
+
+
+def _etcd_status(talos: Talosctl, cps: list[str]) -> dict[str, EtcdStatus | str]:
+    """`talosctl etcd status` on the control planes: each one's status row, or why not."""
+    status_by: dict[str, EtcdStatus | str] = {}
+    try:
+        status = talos.etcd_status(cps)
+        for node, err in status.errors.items():
+            status_by[node] = err
+        for node, row in status.values.items():
+            status_by[node] = _status(row) if row else "no status row"
+    except HARNESS_ERRORS:
+        raise
+    except DriverError as e:
+        status_by = dict.fromkeys(cps, str(e))
+    return status_by
+
+
+def observe_etcd_status(profile: Profile, talos: Talosctl) -> ClusterSnapshot:
+    """Only `talosctl etcd status` on every control plane (one read), for waits that need
+    nothing but the etcd leader. A snapshot with no nodes, no member lists and no alarms:
+    never judge the cluster on it."""
+    taken = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    cps = profile.control_planes
+    status = _etcd_status(talos, [n.target for n in cps])
+    names = {n.target: n.name for n in cps}
+    etcd = EtcdObservation(
+        status_by_node={names.get(k, k): v for k, v in status.items()},
+        alarms_error="not read (etcd status only)",
+    )
+    return ClusterSnapshot(taken_at=taken, nodes=(), etcd=etcd)
 
 
 def _member(row: dict[str, str]) -> EtcdMember:

@@ -94,8 +94,11 @@ class Runner:
         *,
         timeout: float,
         titles: Sequence[str] | None = None,
+        meanwhile: Callable[[], None] | None = None,
     ) -> list[Completed | Exception]:
         """Run several read commands at once; record each as its own Allure step, in order.
+        `meanwhile` runs in this thread while the processes run (its own evidence comes
+        first); the processes are always waited for, even when it raises.
 
         Returns, per command, Completed or the ToolNotFound/CommandTimeout it raised (the
         caller decides; nothing is raised here). Evidence is recorded in this thread only.
@@ -108,6 +111,8 @@ class Runner:
                 pool.submit(execute, a, timeout=timeout, shown=s, redact=self.redact)
                 for a, s in zip(argvs, shown, strict=True)
             ]
+            if meanwhile is not None:
+                meanwhile()
         results: list[Completed | Exception] = []
         steps = list(titles) if titles is not None else [f"$ {text}" for text in shown]
         for text, step, future in zip(shown, steps, futures, strict=True):

@@ -168,11 +168,16 @@ class Talosctl:
             raise CommandFailed(done.command, done.exit_code, done.stderr, done.stdout)
         return done
 
-    def prefetch(self, reads: Sequence[tuple[Sequence[str], Sequence[str]]]) -> None:
-        """Run several reads at once (one process each, concurrently); the next `run` of the
-        same args and nodes takes its result instead of starting a process. Only reads: a
-        mutating command is refused whatever the mode. A read that could not run is simply not
-        cached, so the normal call raises its error."""
+    def prefetch(
+        self,
+        reads: Sequence[tuple[Sequence[str], Sequence[str]]],
+        meanwhile: Callable[[], None] | None = None,
+    ) -> None:
+        """Run several reads at once (one process each, concurrently; `meanwhile` in this
+        thread while they run); the next `run` of the same args and nodes takes its result
+        instead of starting a process. Only reads: a mutating command is refused whatever the
+        mode. A read that could not run is simply not cached, so the normal call raises its
+        error."""
         for args, _ in reads:
             if mutating_verb(args) is not None:
                 raise ReadOnlyViolation(
@@ -182,6 +187,7 @@ class Talosctl:
             [self.argv(a, n) for a, n in reads],
             timeout=self.timeout,
             titles=[self.asks(a, n) for a, n in reads],
+            meanwhile=meanwhile,
         )
         for (args, nodes), done in zip(reads, results, strict=True):
             if isinstance(done, Completed):

@@ -1,13 +1,39 @@
-"""Phase 2, backups: an etcd snapshot saved outside the cluster and verified, and a Velero
-backup waited on until Completed. Nothing is rebooted before both are proven."""
+"""Phase 2, backups: a Velero backup started, an etcd snapshot saved outside the cluster and
+verified while Velero works, then the Velero backup waited on until Completed. Nothing is
+rebooted before both are proven."""
 
 from __future__ import annotations
 
 import pytest
 
-from fixtures.procedures.backups import take_etcd_snapshot, velero_backup, velero_name
+from fixtures.procedures.backups import (
+    start_velero_backup,
+    take_etcd_snapshot,
+    velero_backup,
+    velero_name,
+)
 from fixtures.procedures.run import Run, not_applicable
 from model.plan import UpgradePlan
+from model.profile import Velero
+
+
+def _velero(run: Run) -> Velero | None:
+    velero = run.profile.backups.velero
+    if velero is None:
+        not_applicable(
+            "backups.velero is not configured in the profile: no Velero backup; "
+            "the etcd snapshot is the backup"
+        )
+    return velero
+
+
+@pytest.mark.mutating
+def test_velero_backup_started(run: Run) -> None:
+    """Velero backup created as the guide does; it runs while the etcd snapshot is taken"""
+    velero = _velero(run)
+    if velero is not None:
+        # velero backup create pre-upgrade-<target>-<run start> --exclude-namespaces ...
+        start_velero_backup(run, velero, velero_name(run))
 
 
 @pytest.mark.mutating
@@ -22,14 +48,8 @@ def test_etcd_snapshot(run: Run, plan: UpgradePlan) -> None:
 
 @pytest.mark.mutating
 def test_velero_backup(run: Run) -> None:
-    """Velero backup created as the guide does, waited on until Completed with no errors"""
-    velero = run.profile.backups.velero
-    if velero is None:
-        not_applicable(
-            "backups.velero is not configured in the profile: no Velero backup; "
-            "the etcd snapshot is the backup"
-        )
-        return
-    # velero backup create pre-upgrade-<target>-<run start> --exclude-namespaces ... --wait
-    done = velero_backup(run, velero, velero_name(run))
-    run.record.apply(lambda r: r.with_velero(done))
+    """Velero backup waited on until Completed with no errors (the guide's --wait)"""
+    velero = _velero(run)
+    if velero is not None:
+        done = velero_backup(run, velero, velero_name(run))
+        run.record.apply(lambda r: r.with_velero(done))

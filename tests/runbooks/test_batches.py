@@ -1,7 +1,8 @@
 """Workers in batches (--batch N / upgrade.workers.batch): the preflight forms the batches
 from the live budgets and --plan shows them; a budget shrinks a batch at run time and the
 evidence says why; a failure in a batch lets the other members finish their proofs and starts
-no new batch; a kill -9 mid-batch resumes without upgrading a node twice. The default lab's
+no new batch; a kill -9 mid-batch resumes without upgrading a node twice; every hop of a
+multi-hop plan forms its own batches. The default lab's
 `web` Deployment (3 replicas, a budget of one unavailable) and its 2 coredns replicas keep
 workers apart; the pods a batch evicts land on the workers left, which the next batch meets."""
 
@@ -130,3 +131,38 @@ def test_killed_mid_batch_then_resumed_upgrades_each_node_once(make_lab: Callabl
     after = lab_counts(lab)
     assert {n: v["upgrade_count"] for n, v in after.items()} == dict.fromkeys(after, 1), after
     assert all(v["talos_version"] == "v1.9.4" for v in after.values()), after
+
+
+def test_every_hop_of_a_multi_hop_plan_upgrades_its_workers_in_batches(
+        make_lab: Callable[..., Any], tmp_path: Path) -> None:
+    lab = make_lab(extra_workers=3, lab={"talosctl": "v1.10.9", "track_disruption": True})
+    alluredir = tmp_path / "allure"
+    result = run_runbook(lab, tmp_path, "--batch", "3", "--talos-version", "v1.10.9",
+                         f"--alluredir={alluredir}", "--no-bundle", timeout=900)
+    assert result.exit_code == 0, f"{result.failed}\n{result.tail()}"
+    assert result.failed == [] and result.skipped == []
+    names = list(result.steps)
+    hops = list(dict.fromkeys(n.split("[", 1)[1].split("-", 1)[0] for n in names
+                              if n.startswith("test_upgrade_worker[")))
+    assert hops == ["v1.9.6", "v1.10.9"], hops
+    # hop by hop: every worker of a hop, then its control planes, before the next hop
+    first_cp = names.index("test_upgrade_control_plane[v1.9.6-cp2]")
+    for at, name in enumerate(names):
+        if name.startswith("test_upgrade_worker[v1.9.6"):
+            assert at < first_cp, name
+        elif name.startswith("test_upgrade_worker[v1.10.9"):
+            assert at > first_cp, name
+    workers = {f"w{i}" for i in range(1, 7)}
+    batches = _batches(alluredir)
+    for hop in hops:
+        heads = [text.splitlines()[0] for key, text in batches.items() if key.startswith(f"{hop}-")]
+        members = [head.split(": ", 1)[1].split(" -> ")[0].split(", ") for head in heads]
+        assert all(head.endswith(f"-> Talos {hop}") for head in heads), heads
+        assert {m for ms in members for m in ms} == workers, (hop, heads)
+        assert max(len(ms) for ms in members) > 1, (hop, heads)  # workers went together
+    after = lab_counts(lab)
+    assert all(v["upgrade_count"] == 2 and v["talos_version"] == "v1.10.9"
+               for v in after.values()), after
+    disruption = lab.status()["disruption"]
+    assert disruption["pdb_violated"] == [], disruption
+    assert disruption["pdb_min_healthy"]["apps/web"]["healthy"] >= 2, disruption
