@@ -19,6 +19,7 @@ from fixtures.upgrade import follow_batches
 from fixtures.verdicts import assert_no_findings
 from model.catalog import Catalog
 from model.plan import UpgradePlan, installer_image
+from model.versions import TalosVersion
 from runbooks.phases.preflight import *  # noqa: F403
 
 
@@ -42,9 +43,11 @@ def test_installer_images_exist(plan: UpgradePlan, factory: Factory) -> None:
     )
 
 
-def test_talosctl_not_older_than_target(talos: Talosctl, plan: UpgradePlan) -> None:
+def test_talosctl_not_older_than_target(
+    talos: Talosctl, plan: UpgradePlan, talosctl_client: TalosVersion | None
+) -> None:
     """The talosctl client is not older than the target Talos"""
-    client_not_older(talos, plan.target_talos)
+    client_not_older(talos, plan.target_talos, talosctl_client)
 
 
 def test_no_flux_reconciliation_in_progress(run: Run) -> None:

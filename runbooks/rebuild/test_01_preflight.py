@@ -20,6 +20,7 @@ from fixtures.procedures.template import factory_image_size, pve_can_build, vmid
 from fixtures.rebuild import RebuildState, proxmox_of
 from model.plan import UpgradePlan
 from model.rebuild import RebuildPlan
+from model.versions import TalosVersion
 from runbooks.phases.preflight import *  # noqa: F403
 
 
@@ -28,9 +29,11 @@ def test_cluster_matches_profile(run: Run, plan: UpgradePlan) -> None:
     cluster_matches_profile(run, plan)
 
 
-def test_talosctl_not_older_than_target(talos: Talosctl, plan: UpgradePlan) -> None:
+def test_talosctl_not_older_than_target(
+    talos: Talosctl, plan: UpgradePlan, talosctl_client: TalosVersion | None
+) -> None:
     """The talosctl client is not older than the target Talos"""
-    client_not_older(talos, plan.target_talos)
+    client_not_older(talos, plan.target_talos, talosctl_client)
 
 
 def test_factory_builds_the_disk_image(

@@ -23,6 +23,7 @@ from fixtures.rebuild import proxmox_of
 from fixtures.rebuild_rollback import FORWARD
 from model.plan import UpgradePlan
 from model.rebuild import RebuildPlan
+from model.versions import TalosVersion
 from runbooks.phases.preflight import test_change_is_approved, test_plan_is_valid  # noqa: F401
 
 
@@ -58,9 +59,11 @@ def test_the_way_back_exists(
     attach(f"undoing {forward.run_id}; snapshot {backup.path if backup else '-'}", "way back")
 
 
-def test_talosctl_not_older_than_target(talos: Talosctl, plan: UpgradePlan) -> None:
+def test_talosctl_not_older_than_target(
+    talos: Talosctl, plan: UpgradePlan, talosctl_client: TalosVersion | None
+) -> None:
     """The talosctl client is not older than the Talos the cluster goes back to"""
-    client_not_older(talos, plan.target_talos)
+    client_not_older(talos, plan.target_talos, talosctl_client)
 
 
 def test_take_cluster_lock(run: Run, pytestconfig: pytest.Config) -> None:

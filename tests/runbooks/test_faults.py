@@ -19,7 +19,15 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.runbooks.runbook_run import REPO, RunResult, Step, allure_result, lab_counts, run_runbook
+from tests.runbooks.runbook_run import (
+    REPO,
+    RunResult,
+    Step,
+    allure_attachments,
+    allure_result,
+    lab_counts,
+    run_runbook,
+)
 
 pytestmark = pytest.mark.lab
 
@@ -217,6 +225,23 @@ def test_preflight_refuses_and_touches_nothing(make_lab: Callable[..., Any], tmp
     assert "test_etcd_snapshot" in result.skipped
     assert_untouched(before, lab_counts(lab), *NODES)
     assert not list((lab.dir / "backups").glob("*.snapshot")), "no backup before preflight passes"
+
+
+def test_a_talosctl_older_than_the_target_stops_the_preflight(make_lab: Callable[..., Any],
+                                                              tmp_path: Path) -> None:
+    lab = make_lab(lab={"talosctl": "v1.9.3"})  # the target is v1.9.4
+    before = lab_counts(lab)
+    alluredir = tmp_path / "allure"
+    result = run_runbook(lab, tmp_path, f"--alluredir={alluredir}")
+    assert_stopped_at(result, "test_talosctl_not_older_than_target",
+                      "talosctl v1.9.3 is older than the target Talos v1.9.4: install "
+                      "talosctl v1.9.4 or newer first")
+    assert "test_etcd_snapshot" in result.skipped
+    assert_untouched(before, lab_counts(lab), *NODES)
+    # the version asked at start-up is the step's evidence
+    shown = [text for title, text in allure_attachments(alluredir, "talosctl client version")]
+    assert shown == ["v1.9.3 (talosctl version --client --short, asked at the session's "
+                     "start-up)"], shown
 
 
 def test_velero_backup_failure_stops_in_backups(make_lab: Callable[..., Any],
