@@ -97,6 +97,18 @@ def observe(
     return ClusterSnapshot(**snap)
 
 
+def observe_kube(profile: Profile, kube: Kube) -> ClusterSnapshot:
+    """Only the Kubernetes side (no talosctl process), for proofs that judge nothing else
+    (the API server, kubelets, kube-proxy, pods and Nodes after upgrade-k8s). A snapshot with
+    no Talos side and no etcd: never judge the cluster on it."""
+    snap: dict[str, Any] = {"taken_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    try:
+        snap.update(_observe_kube(kube, profile.flux.enabled))
+    except DriverError as e:
+        snap["kube_error"] = str(e)
+    return ClusterSnapshot(nodes=(), etcd=EtcdObservation(), **snap)
+
+
 def _talos_side(talos: Talosctl, nodes: Sequence[ProfileNode]) -> list[NodeObservation]:
     """Each node's Talos side: its version, machine status and extensions (the reads are
     prefetched by the caller)."""
