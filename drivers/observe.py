@@ -67,18 +67,11 @@ def observe(
 
     Raises ParseError (talosctl output not in the reference's format) or ToolNotFound.
     """
-    taken = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    snap: dict[str, Any] = {"taken_at": _stamp()}
     nodes = list(profile.all_nodes)
     targets = [n.target for n in nodes]
     cps = [n.target for n in profile.control_planes]
-    snap: dict[str, Any] = {"taken_at": taken}
-
-    def kube_side() -> None:
-        try:
-            snap.update(_observe_kube(kube, flux if flux is not None else profile.flux.enabled))
-        except DriverError as e:
-            snap["kube_error"] = str(e)
-
+    with_flux = flux if flux is not None else profile.flux.enabled
     # the fixed set of reads, started at once (each still one process over all its nodes);
     # the Kubernetes side is read while they run
     talos.prefetch(
@@ -86,14 +79,10 @@ def observe(
         + [(["etcd", "members"], cps), (["etcd", "status"], cps)]
         # used when the first control plane answers etcd status (else dropped)
         + ([(ALARMS, cps[:1])] if cps else []),
-        meanwhile=kube_side,
+        meanwhile=lambda: snap.update(_kube_side(kube, with_flux)),
     )
     snap["nodes"] = tuple(_talos_side(talos, nodes))
-    snap["etcd"] = _observe_etcd(
-        talos,
-        [n.target for n in profile.control_planes],
-        {n.target: n.name for n in profile.control_planes},
-    )
+    snap["etcd"] = _observe_etcd(talos, cps, {n.target: n.name for n in profile.control_planes})
     return ClusterSnapshot(**snap)
 
 
@@ -101,12 +90,25 @@ def observe_kube(profile: Profile, kube: Kube) -> ClusterSnapshot:
     """Only the Kubernetes side (no talosctl process), for proofs that judge nothing else
     (the API server, kubelets, kube-proxy, pods and Nodes after upgrade-k8s). A snapshot with
     no Talos side and no etcd: never judge the cluster on it."""
-    snap: dict[str, Any] = {"taken_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    return ClusterSnapshot(
+        taken_at=_stamp(),
+        nodes=(),
+        etcd=EtcdObservation(),
+        **_kube_side(kube, profile.flux.enabled),
+    )
+
+
+def _stamp() -> str:
+    """A snapshot's taken_at: now, RFC 3339 in UTC."""
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
+def _kube_side(kube: Kube, flux: bool) -> dict[str, Any]:
+    """A snapshot's Kubernetes fields, or kube_error when the API could not be read."""
     try:
-        snap.update(_observe_kube(kube, profile.flux.enabled))
+        return _observe_kube(kube, flux)
     except DriverError as e:
-        snap["kube_error"] = str(e)
-    return ClusterSnapshot(nodes=(), etcd=EtcdObservation(), **snap)
+        return {"kube_error": str(e)}
 
 
 def _talos_side(talos: Talosctl, nodes: Sequence[ProfileNode]) -> list[NodeObservation]:
@@ -167,7 +169,7 @@ def observe_node(profile: Profile, talos: Talosctl, name: str) -> ClusterSnapsho
     once), for the proofs about that node right after its reboot. A snapshot with that node
     and nothing else: never judge the cluster on it."""
     node = next(n for n in profile.all_nodes if n.name == name)
-    taken = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    taken = _stamp()
     talos.prefetch(_node_reads([node.target]))
     return ClusterSnapshot(taken_at=taken, nodes=tuple(_talos_side(talos, [node])))
 
@@ -243,7 +245,7 @@ def observe_etcd_status(profile: Profile, talos: Talosctl) -> ClusterSnapshot:
     """Only `talosctl etcd status` on every control plane (one read), for waits that need
     nothing but the etcd leader. A snapshot with no nodes, no member lists and no alarms:
     never judge the cluster on it."""
-    taken = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    taken = _stamp()
     cps = profile.control_planes
     status = _etcd_status(talos, [n.target for n in cps])
     names = {n.target: n.name for n in cps}
