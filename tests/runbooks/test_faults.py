@@ -254,6 +254,11 @@ def test_velero_backup_failure_stops_in_backups(make_lab: Callable[..., Any],
                       "[velero-backup] Backup velero/pre-upgrade-v1-9-4-",
                       "expected Completed with 0 errors, observed Failed", "no node was touched")
     assert result.step("test_etcd_snapshot").outcome == "passed"
+    # Velero works while the snapshot is taken: created first, waited on after it
+    assert result.step("test_velero_backup_started").outcome == "passed"
+    names = list(result.steps)
+    assert (names.index("test_velero_backup_started") < names.index("test_etcd_snapshot")
+            < names.index("test_velero_backup")), names
     assert_untouched(before, lab_counts(lab), *NODES)
 
 
