@@ -38,6 +38,7 @@ import os
 import re
 import shutil
 import signal
+import statistics
 import subprocess
 import sys
 import time
@@ -461,15 +462,15 @@ def main(argv: list[str] | None = None) -> int:
                                      "excluded)"))
         if scale == OVERHEAD_SCALE:
             each = ", ".join(f"{v:.2f}" for v in spread["per_node_overhead"])
-            res.add(Target("per-node overhead at x1", _median(spread["per_node_overhead"]),
-                           PER_NODE_LIMIT, "s",
+            res.add(Target("per-node overhead at x1",
+                           statistics.median(spread["per_node_overhead"]), PER_NODE_LIMIT, "s",
                            note=f"median of {len(spread['per_node_overhead'])} run(s): {each} s; "
                                 f"the median run: runbook {run['runbook_per_node']:.2f} s vs "
                                 f"guide {run['guide_per_node']:.2f} s per node, "
                                 f"{run['nodes']} nodes"))
             each = ", ".join(f"{v:.2f}" for v in spread["fixed_overhead"])
-            res.add(Target("fixed costs at x1", _median(spread["fixed_overhead"]), FIXED_LIMIT,
-                           "s",
+            res.add(Target("fixed costs at x1", statistics.median(spread["fixed_overhead"]),
+                           FIXED_LIMIT, "s",
                            note=f"median of {len(spread['fixed_overhead'])} run(s): {each} s; the "
                                 "gap the nodes do not explain: start-up, preflight, backups, "
                                 "Kubernetes beyond upgrade-k8s, verify, the end"))
@@ -479,12 +480,6 @@ def main(argv: list[str] | None = None) -> int:
         res.details["x1_runs"] = spread
     suffix = "" if args.scale is None else f"-scale{args.scale:g}"
     return res.finish(lines, suffix)
-
-
-def _median(values: list[float]) -> float:
-    ordered = sorted(values)
-    mid = len(ordered) // 2
-    return ordered[mid] if len(ordered) % 2 else (ordered[mid - 1] + ordered[mid]) / 2
 
 
 def _median_run(done: list[dict[str, Any]]) -> dict[str, Any]:
